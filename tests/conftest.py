@@ -1,0 +1,79 @@
+"""Shared fixtures: an isolated PAPERWIRE_HOME and a way to run the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SAMPLE = ROOT / "paperwire" / "samples" / "hf-daily-papers.json.gz"
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh, empty PAPERWIRE_HOME for this test (also set in os.environ)."""
+    from paperwire.db.database import close_all
+
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("PAPERWIRE_HOME", str(path))
+    monkeypatch.delenv("PAPERWIRE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PAPERWIRE_CONFIG", raising=False)
+    yield path
+    close_all()
+
+
+@pytest.fixture
+def run_cli(home: Path):
+    """Run ``paperwire ARGS...`` as a real subprocess against ``home``."""
+
+    def run(
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 300,
+        input: str | None = None,
+    ) -> CliResult:
+        full_env = {**os.environ, "PAPERWIRE_HOME": str(home), **(env or {})}
+        proc = subprocess.run(
+            [sys.executable, "-m", "paperwire", *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+            input=input,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+@pytest.fixture
+def settings(home: Path):
+    from paperwire.config import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture
+def db(settings):
+    from paperwire.db import open_database
+
+    return open_database(settings)
