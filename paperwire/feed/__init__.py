@@ -1,0 +1,1 @@
+"""Feed ranking: day, week, month and trending views."""

@@ -1,0 +1,1 @@
+"""Inbox: subscriptions, digests, outbox and SMTP delivery."""

@@ -1,0 +1,1 @@
+"""Route modules, one per area; see paperwire.web.app.ROUTE_MODULES."""

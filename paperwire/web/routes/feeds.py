@@ -1,0 +1,5 @@
+"""Routes: feeds."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: inbox."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
