@@ -19,7 +19,8 @@ OUT = Path(__file__).resolve().parent.parent / "paperwire/samples/hf-daily-paper
 
 
 def to_item(arxiv_id: str, p: dict) -> dict:
-    stamp = f"{p['publication_date']}T00:00:00.000Z"
+    raw = p["publication_date"]
+    stamp = raw if "T" in raw else f"{raw}T00:00:00.000Z"
     paper = {
         "id": arxiv_id,
         "authors": [

@@ -19,6 +19,15 @@ _HF_URL = re.compile(
 )
 
 
+def _valid_new_style(ident: str) -> bool:
+    """YYMM.NNNN until 2014-12, YYMM.NNNNN from 2015-01; month 01-12."""
+    yymm, number = ident.split(".")
+    month = int(yymm[2:])
+    if not 1 <= month <= 12:
+        return False
+    return len(number) == (5 if int(yymm) >= 1501 else 4)
+
+
 def parse_arxiv_id(text: str) -> tuple[str, int | None] | None:
     """Return ``(id, version)`` for an arXiv id or URL, or ``None`` if it is not one.
 
@@ -31,6 +40,8 @@ def parse_arxiv_id(text: str) -> tuple[str, int | None] | None:
         if match:
             version = match.group("version")
             ident = match.group("id")
+            if "/" not in ident and not _valid_new_style(ident):
+                return None
             if "/" in ident:  # old-style archive names are lower case
                 archive, number = ident.split("/", 1)
                 ident = f"{archive.split('.')[0].lower()}{'.' + archive.split('.')[1] if '.' in archive else ''}/{number}"  # noqa: E501

@@ -48,6 +48,24 @@ class ImportReport:
         }
 
 
+MAX_PRINTED_PROBLEMS = 50
+
+
+class ProblemPrinter:
+    """Prints skipped records to stderr, the first ``limit`` of them in full."""
+
+    def __init__(self, limit: int = MAX_PRINTED_PROBLEMS) -> None:
+        self.limit = limit
+        self.count = 0
+
+    def __call__(self, problem: Problem) -> None:
+        self.count += 1
+        if self.count <= self.limit:
+            print(f"skipped {problem}", file=sys.stderr)
+        elif self.count == self.limit + 1:
+            print("skipped: further problems not shown (see the count below)", file=sys.stderr)
+
+
 def _print_problem(problem: Problem) -> None:
     print(f"skipped {problem}", file=sys.stderr)
 
@@ -93,11 +111,12 @@ def import_files(
     fmt: str | None = None,
     batch_size: int = BATCH_SIZE,
     progress: bool | None = None,
-    on_problem: Callable[[Problem], None] = _print_problem,
+    on_problem: Callable[[Problem], None] | None = None,
 ) -> ImportReport:
     """Import each file (format detected unless ``fmt`` is given)."""
     started = time.perf_counter()
     report = ImportReport()
+    on_problem = on_problem or ProblemPrinter()
     for path in paths:
         path = Path(path)
         _, stream, counter = open_source(path, fmt)

@@ -240,3 +240,23 @@ def get_paper(db: Database, paper_id: str) -> dict[str, Any] | None:
 def count_papers(db: Database) -> int:
     with db.connect() as conn:
         return conn.execute(select(func.count()).select_from(papers)).scalar_one()
+
+
+def list_versions(db: Database, paper_id: str) -> list[dict[str, Any]]:
+    """Known versions of a paper, oldest first."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(paper_versions.c.version, paper_versions.c.submitted)
+            .where(paper_versions.c.paper_id == paper_id)
+            .order_by(paper_versions.c.version)
+        )
+        return [dict(r._mapping) for r in rows]
+
+
+def get_feed_submission(db: Database, paper_id: str) -> dict[str, Any] | None:
+    """The day (and submitter) a paper was put on the feed, if it was."""
+    with db.connect() as conn:
+        row = conn.execute(
+            select(feed_submissions).where(feed_submissions.c.paper_id == paper_id)
+        ).first()
+        return dict(row._mapping) if row else None

@@ -68,3 +68,29 @@ def string_list(obj: dict, key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise RecordError(f"{key!r} must be a list of strings")
     return value
+
+
+class SourceUnavailable(RuntimeError):
+    """A live source cannot be reached: offline mode, network down, or it kept failing.
+
+    Callers (the web's "submit by arXiv id", ``paperwire sync``) show the message
+    as is and suggest trying later; nothing was half-written.
+    """
+
+
+class SourceError(RuntimeError):
+    """A live source answered, but with an error or a response we cannot use."""
+
+
+@dataclass
+class SyncPage:
+    """One page of a live source: its items and the resumable position *after* it.
+
+    ``state`` is JSON-serialisable; storing it once the page is written lets a
+    re-run continue with the next page.  ``total`` is the size of the whole
+    result when the source says so.
+    """
+
+    items: list[SourceItem]
+    state: dict
+    total: int | None = None

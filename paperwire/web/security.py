@@ -1,4 +1,4 @@
-"""Sessions, CSRF and the current user (owned by the accounts work).
+"""Sessions, CSRF and the current user.
 
 Interface used by every page and route:
 - ``current_user(request) -> User | None``: the logged-in user, or None.
@@ -6,21 +6,255 @@ Interface used by every page and route:
   field ``csrf_token`` (and in the ``X-CSRF-Token`` header for fetch/htmx).
 - ``verify_csrf``: a dependency that rejects a state-changing request whose
   token does not match (403).
-Until the accounts work lands these are permissive placeholders.
+- ``install(app)``: adds the middleware that hands anonymous visitors the
+  cookie their CSRF tokens are bound to (call it once in ``create_app``).
+
+How the CSRF tokens work: a token is the itsdangerous signature (with the
+installation's ``secret_key``) of a digest of the *binding* cookie, which is
+the session cookie for a logged-in user and otherwise the random
+``paperwire_anon`` cookie.  A forged cross-site form cannot read either
+cookie nor sign a digest, so it cannot produce a token that matches.  Logging
+in or out changes the binding, so tokens from before stop working.  On top of
+that, a request whose ``Origin`` names another site is refused outright, and
+the session cookie is ``SameSite=Lax``.
+
+JSON clients (scripts) use the same scheme: keep the cookies of a login,
+``GET /api/session`` for a token, send it as ``X-CSRF-Token``.
 """
 
 from __future__ import annotations
 
-from fastapi import Request
+import hashlib
+import hmac
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import HTTPException, Request, Response
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..accounts.clock import utcnow
+from ..accounts.sessions import SESSION_LIFETIME, user_for_token
+from ..accounts.users import User
+from ..config import Settings
+
+SESSION_COOKIE = "paperwire_session"
+ANON_COOKIE = "paperwire_anon"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+COOKIE_MAX_AGE = int(SESSION_LIFETIME.total_seconds())
+CSRF_MAX_AGE = COOKIE_MAX_AGE
+_SALT = "paperwire.csrf.v1"
+_NEW_ANON = "paperwire_new_anon"
+_USER = "paperwire_user"
+_TOKEN = "paperwire_csrf"
+_SESSION = "paperwire_session_token"
+_MISSING = object()
+
+CSRF_FAILED = (
+    "This form has expired or did not come from this site (missing or invalid CSRF "
+    "token). Reload the page and try again."
+)
+CSRF_NO_COOKIE = (
+    "Your browser did not send the cookie that protects this form. Allow cookies for "
+    "this site, reload the page and try again."
+)
+CROSS_ORIGIN = "Requests from other sites are not accepted."
 
 
-def current_user(request: Request):  # noqa: ANN201
-    return None
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """Cookies get the Secure flag when the site is served over https."""
+    return settings.base_url.lower().startswith("https://")
+
+
+def _plausible(value: str | None) -> bool:
+    return bool(value) and 16 <= len(value) <= 128 and value.isascii()
+
+
+# -- the current user ---------------------------------------------------------------
+
+
+def current_user(request: Request) -> User | None:
+    """The logged-in user of this request, or None (looked up once per request)."""
+    cached = getattr(request.state, _USER, _MISSING)
+    if cached is not _MISSING:
+        return cached
+    token = request.cookies.get(SESSION_COOKIE)
+    user = None
+    if _plausible(token):
+        user = user_for_token(request.app.state.db, token, now=utcnow())
+    setattr(request.state, _USER, user)
+    return user
+
+
+def set_current_user(request: Request, user: User | None, session_token: str = "") -> None:
+    """Replace the cached user after a login or logout within this request."""
+    setattr(request.state, _USER, user)
+    setattr(request.state, _SESSION, session_token)
+    setattr(request.state, _TOKEN, None)
+
+
+# -- cookies ------------------------------------------------------------------------
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    """Put a new session token in the browser (HttpOnly, SameSite=Lax, Secure on https)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=COOKIE_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(_settings(request)),
+    )
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(_settings(request)),
+    )
+
+
+def _anon_cookie_header(settings: Settings, value: str) -> str:
+    parts = [
+        f"{ANON_COOKIE}={value}",
+        f"Max-Age={COOKIE_MAX_AGE}",
+        "Path=/",
+        "HttpOnly",
+        "SameSite=Lax",
+    ]
+    if secure_cookies(settings):
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
+def attach_cookies(request: Request, response: Response) -> Response:
+    """Set the anonymous binding cookie on ``response`` if this request created one.
+
+    The middleware from :func:`install` does this for every response; routes
+    that build their own responses may call it directly (it is idempotent).
+    """
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    value = state.pop(_NEW_ANON, None)
+    if value:
+        response.headers.append("set-cookie", _anon_cookie_header(_settings(request), value))
+    return response
+
+
+class AnonCookieMiddleware:
+    """Pure ASGI middleware: sends the ``paperwire_anon`` cookie a request minted."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                value = state.pop(_NEW_ANON, None)
+                if value:
+                    headers = list(message.get("headers", []))
+                    header = _anon_cookie_header(self.settings, value)
+                    headers.append((b"set-cookie", header.encode("latin-1")))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+def install(app: Any) -> None:
+    """Add the security middleware to ``app`` (before it starts serving)."""
+    app.add_middleware(AnonCookieMiddleware, settings=app.state.settings)
+
+
+# -- CSRF ---------------------------------------------------------------------------
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt=_SALT)
+
+
+def _binding(request: Request, *, create: bool) -> str | None:
+    """Digest of the cookie this browser's tokens are bound to (minting one if asked)."""
+    session = getattr(request.state, _SESSION, "") or request.cookies.get(SESSION_COOKIE, "")
+    if current_user(request) is not None and session:
+        value = "s:" + session
+    else:
+        state: dict[str, Any] = request.scope.setdefault("state", {})
+        anon = request.cookies.get(ANON_COOKIE)
+        if not _plausible(anon):
+            anon = state.get(_NEW_ANON)
+        if not anon:
+            if not create:
+                return None
+            anon = secrets.token_urlsafe(24)
+            state[_NEW_ANON] = anon
+        value = "a:" + anon
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
 def csrf_token(request: Request) -> str:
-    return ""
+    """The CSRF token for forms on this page (the same one for the whole request)."""
+    token = getattr(request.state, _TOKEN, None)
+    if token:
+        return token
+    binding = _binding(request, create=True)
+    token = _serializer(_settings(request)).dumps(binding)
+    setattr(request.state, _TOKEN, token)
+    return token
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return True
+    netloc = urlsplit(origin).netloc.lower()
+    allowed = {
+        (request.headers.get("host") or "").lower(),
+        urlsplit(_settings(request).base_url).netloc.lower(),
+    }
+    return netloc in allowed
+
+
+async def check_csrf(request: Request) -> None:
+    """Raise 403 unless the request carries a valid token for this browser."""
+    if not _same_origin(request):
+        raise HTTPException(status_code=403, detail=CROSS_ORIGIN)
+    sent = request.headers.get(CSRF_HEADER)
+    if not sent:
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+    binding = _binding(request, create=False)
+    if binding is None:
+        raise HTTPException(status_code=403, detail=CSRF_NO_COOKIE)
+    if not sent or len(sent) > 512:
+        raise HTTPException(status_code=403, detail=CSRF_FAILED)
+    try:
+        signed = _serializer(_settings(request)).loads(sent, max_age=CSRF_MAX_AGE)
+    except (BadSignature, SignatureExpired) as exc:
+        raise HTTPException(status_code=403, detail=CSRF_FAILED) from exc
+    if not isinstance(signed, str) or not hmac.compare_digest(signed, binding):
+        raise HTTPException(status_code=403, detail=CSRF_FAILED)
 
 
 async def verify_csrf(request: Request) -> None:
-    return None
+    """Dependency for every state-changing route: 403 without a valid CSRF token."""
+    await check_csrf(request)

@@ -61,3 +61,17 @@ collection_items = Table(
     Column("paper_id", ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     Column("added_at", DateTime(timezone=True), nullable=False),
 )
+
+# Recent authentication attempts, for the sliding-window rate limits on login and
+# sign-up (paperwire.accounts.ratelimit).  ``key`` is a sha256, never a raw email/IP.
+auth_attempts = Table(
+    "auth_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String(32), nullable=False, doc="e.g. 'login-ip', 'login-account'"),
+    Column("key", String(64), nullable=False, doc="sha256 of the IP address or email"),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+Index(
+    "ix_auth_attempts_scope_key_at", auth_attempts.c.scope, auth_attempts.c.key, auth_attempts.c.at
+)

@@ -1,0 +1,277 @@
+"""Ranked lists of papers: a day, a week, a month, trending; paper lookup by id.
+
+A paper is *on* a day's feed when it was listed that day (``papers.listed_on``)
+or put on that day's feed (``feed_submissions.day``: a Daily Papers import or a
+user's submission).  Lists are ranked by upvotes, then recency (feed day, then
+arXiv id, which grows with submission time), so the order is total and stable.
+
+Trending ranks the papers of a recent window with a gravity formula in the
+spirit of Hacker News::
+
+    score = upvotes / (age_hours + 2) ** gravity      (gravity = 1.8)
+
+where ``age_hours`` is the time from the start (00:00 UTC) of the paper's feed
+day to ``now``.  A fresh paper with a few votes beats an older one with a few
+more; the ``+ 2`` keeps the first hours from dividing by (almost) zero.  ``now``
+is always a parameter: nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select, union
+from sqlalchemy.sql import ColumnElement
+
+from ..db import Database
+from ..db.schema.catalog import feed_submissions, paper_categories, paper_versions, papers
+from .models import FeedPage, Neighbours, PaperCard, PaperDetail
+
+SORTS = ("rank", "newest")
+TRENDING_WINDOW_DAYS = 7
+TRENDING_GRAVITY = 1.8
+MAX_LIMIT = 200
+
+_fs = feed_submissions
+_CARD_COLUMNS = (
+    papers.c.id,
+    papers.c.title,
+    papers.c.abstract,
+    papers.c.authors,
+    papers.c.categories,
+    papers.c.upvotes,
+    papers.c.listed_on,
+    papers.c.submitted,
+    papers.c.code_links,
+    papers.c.project_page,
+    papers.c.links,
+    papers.c.version,
+    _fs.c.day.label("feed_day"),
+    _fs.c.submitter,
+    _fs.c.source.label("submission_source"),
+)
+_FEED_DAY = func.coalesce(_fs.c.day, papers.c.listed_on)
+
+
+def _card(row: Any) -> PaperCard:
+    m = row._mapping
+    return PaperCard(
+        id=m["id"],
+        title=m["title"],
+        abstract=m["abstract"] or "",
+        authors=tuple(m["authors"] or ()),
+        categories=tuple(m["categories"] or ()),
+        upvotes=m["upvotes"] or 0,
+        listed_on=m["listed_on"],
+        submitted=m["submitted"],
+        code_links=tuple(m["code_links"] or ()),
+        project_page=m["project_page"],
+        links=dict(m["links"] or {}),
+        version=m["version"],
+        feed_day=m["feed_day"],
+        submitter=m["submitter"],
+        submission_source=m["submission_source"],
+    )
+
+
+def _cards_query() -> Select:
+    return select(*_CARD_COLUMNS).select_from(
+        papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id)
+    )
+
+
+def _ids_between(start: date, end: date):
+    """Ids of papers on the feed of any day in ``[start, end]`` (uses both day indexes)."""
+    return union(
+        select(papers.c.id.label("id")).where(papers.c.listed_on.between(start, end)),
+        select(_fs.c.paper_id.label("id")).where(_fs.c.day.between(start, end)),
+    )
+
+
+def _order(sort: str) -> tuple[ColumnElement, ...]:
+    if sort == "newest":
+        return (_FEED_DAY.desc(), papers.c.id.desc())
+    return (papers.c.upvotes.desc(), _FEED_DAY.desc(), papers.c.id.desc())
+
+
+def _clamp(limit: int, offset: int) -> tuple[int, int]:
+    return max(1, min(limit, MAX_LIMIT)), max(0, offset)
+
+
+def ranked(
+    db: Database,
+    start: date | None = None,
+    end: date | None = None,
+    *,
+    submitter: str | None = None,
+    sort: str = "rank",
+    limit: int = 50,
+    offset: int = 0,
+) -> FeedPage:
+    """Papers on the feed between ``start`` and ``end`` (inclusive), ranked.
+
+    ``sort`` is ``rank`` (upvotes, then recency) or ``newest``.  ``submitter``
+    keeps only papers put on the feed by that name.  Without a period the whole
+    catalog is ranked (only sensible together with ``submitter``).
+    """
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}")
+    limit, offset = _clamp(limit, offset)
+    conds: list[ColumnElement] = []
+    if start is not None and end is not None:
+        conds.append(papers.c.id.in_(_ids_between(start, end)))
+    if submitter is not None:
+        conds.append(_fs.c.submitter == submitter)
+    query = _cards_query().where(*conds).order_by(*_order(sort)).limit(limit).offset(offset)
+    count = (
+        select(func.count())
+        .select_from(papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id))
+        .where(*conds)
+    )
+    with db.connect() as conn:
+        items = [_card(r) for r in conn.execute(query)]
+        total = conn.execute(count).scalar_one() if items or offset else 0
+    return FeedPage(items=items, total=total, offset=offset, limit=limit)
+
+
+def day_feed(db: Database, day: date, *, limit: int = 50, offset: int = 0) -> FeedPage:
+    """One day's feed, ranked by upvotes then recency."""
+    return ranked(db, day, day, limit=limit, offset=offset)
+
+
+def latest_day(db: Database, *, until: date | None = None) -> date | None:
+    """The latest day (on or before ``until``, if given) that has papers on its feed."""
+    q1 = select(func.max(papers.c.listed_on))
+    q2 = select(func.max(_fs.c.day))
+    if until is not None:
+        q1 = q1.where(papers.c.listed_on <= until)
+        q2 = q2.where(_fs.c.day <= until)
+    with db.connect() as conn:
+        days = [d for d in (conn.execute(q1).scalar(), conn.execute(q2).scalar()) if d]
+    return max(days) if days else None
+
+
+def neighbours(db: Database, day: date) -> Neighbours:
+    """The nearest days before and after ``day`` that have papers (skipping empty days)."""
+    with db.connect() as conn:
+        before = [
+            conn.execute(select(func.max(papers.c.listed_on)).where(papers.c.listed_on < day)),
+            conn.execute(select(func.max(_fs.c.day)).where(_fs.c.day < day)),
+        ]
+        prev = [d for d in (r.scalar() for r in before) if d]
+        after = [
+            conn.execute(select(func.min(papers.c.listed_on)).where(papers.c.listed_on > day)),
+            conn.execute(select(func.min(_fs.c.day)).where(_fs.c.day > day)),
+        ]
+        nxt = [d for d in (r.scalar() for r in after) if d]
+    return Neighbours(previous=max(prev) if prev else None, next=min(nxt) if nxt else None)
+
+
+def trending_score(upvotes: int, day: date, now: datetime, gravity: float) -> float:
+    """``upvotes / (age_hours + 2) ** gravity``; see the module docstring."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    age_hours = max(0.0, (now - start).total_seconds() / 3600)
+    return upvotes / (age_hours + 2) ** gravity
+
+
+def trending(
+    db: Database,
+    now: datetime,
+    *,
+    window_days: int = TRENDING_WINDOW_DAYS,
+    gravity: float = TRENDING_GRAVITY,
+    limit: int = 50,
+    offset: int = 0,
+) -> FeedPage:
+    """Papers of the ``window_days`` up to ``now``, ranked by decayed upvotes."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    limit, offset = _clamp(limit, offset)
+    end = now.astimezone(UTC).date()
+    start = end - timedelta(days=window_days)
+    query = (
+        select(papers.c.id, papers.c.upvotes, _FEED_DAY.label("day"))
+        .select_from(papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id))
+        .where(papers.c.id.in_(_ids_between(start, end)))
+    )
+    with db.connect() as conn:
+        rows = conn.execute(query).all()
+    scored = sorted(
+        (
+            (trending_score(r.upvotes or 0, r.day, now, gravity), r.day, r.id)
+            for r in rows
+            if r.day is not None and r.day <= end
+        ),
+        reverse=True,
+    )
+    page_ids = [pid for _, _, pid in scored[offset : offset + limit]]
+    return FeedPage(items=cards_by_ids(db, page_ids), total=len(scored), offset=offset, limit=limit)
+
+
+def cards_by_ids(db: Database, ids: Sequence[str]) -> list[PaperCard]:
+    """Cards for ``ids`` in the given order; unknown ids are left out."""
+    if not ids:
+        return []
+    found: dict[str, PaperCard] = {}
+    with db.connect() as conn:
+        for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+            for row in conn.execute(_cards_query().where(papers.c.id.in_(chunk))):
+                card = _card(row)
+                found[card.id] = card
+    return [found[i] for i in ids if i in found]
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def get_paper(db: Database, paper_id: str) -> PaperDetail | None:
+    """The paper page's data (card, versions, bibliographic fields), or None."""
+    extra = (
+        papers.c.comment,
+        papers.c.journal_ref,
+        papers.c.doi,
+        papers.c.license,
+        papers.c.updated,
+        papers.c.external_upvotes,
+    )
+    query = (
+        select(*_CARD_COLUMNS, *extra)
+        .select_from(papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id))
+        .where(papers.c.id == paper_id)
+    )
+    with db.connect() as conn:
+        row = conn.execute(query).first()
+        if row is None:
+            return None
+        versions = conn.execute(
+            select(paper_versions.c.version, paper_versions.c.submitted)
+            .where(paper_versions.c.paper_id == paper_id)
+            .order_by(paper_versions.c.version)
+        ).all()
+    m = row._mapping
+    return PaperDetail(
+        card=_card(row),
+        comment=m["comment"],
+        journal_ref=m["journal_ref"],
+        doi=m["doi"],
+        license=m["license"],
+        updated=m["updated"],
+        external_upvotes=m["external_upvotes"] or 0,
+        versions=tuple((v, d) for v, d in versions),
+    )
+
+
+def known_categories(db: Database, limit: int = 200) -> list[tuple[str, int]]:
+    """Categories with their paper counts, most common first (for search filters)."""
+    query = (
+        select(paper_categories.c.category, func.count())
+        .group_by(paper_categories.c.category)
+        .order_by(func.count().desc(), paper_categories.c.category)
+        .limit(limit)
+    )
+    with db.connect() as conn:
+        return [(c, n) for c, n in conn.execute(query)]

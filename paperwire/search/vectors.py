@@ -1,0 +1,102 @@
+"""The vector index: HNSW (usearch) over L2-normalised embeddings, inner product.
+
+Why HNSW in usearch: at a million 384-d vectors an exact scan costs tens of
+milliseconds per query on two cores, while HNSW answers in about a
+millisecond with recall@10 above 0.95 (``bench/bench_search_latency.py``).
+Vectors are stored as float16: half the memory of float32 for the same
+recall on normalised embeddings.  Keys are the document table's paper keys.
+
+Readers memory-map the file (``view``), so reloading after an update is cheap
+and several processes share the pages.  Writers load the file, add/remove
+vectors, and save a new file that is swapped in atomically by the caller.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from usearch.index import Index
+
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 96
+DTYPE = "f16"
+
+
+def new_index(dim: int) -> Index:
+    return Index(
+        ndim=dim,
+        metric="ip",
+        dtype=DTYPE,
+        connectivity=CONNECTIVITY,
+        expansion_add=EXPANSION_ADD,
+        expansion_search=EXPANSION_SEARCH,
+    )
+
+
+def load_index(path: Path, *, view: bool) -> Index:
+    """Open a saved index (memory-mapped when ``view``)."""
+    index = Index.restore(str(path), view=view)
+    if index is None:
+        raise ValueError(f"not a vector index: {path}")
+    index.expansion_search = EXPANSION_SEARCH
+    return index
+
+
+def save_index(index: Index, path: Path) -> None:
+    """Write ``index`` to ``path`` and fsync it (the caller renames it into place)."""
+    index.save(str(path))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def upsert(index: Index, keys: np.ndarray, vectors: np.ndarray, threads: int = 0) -> None:
+    """Replace the vectors of ``keys`` (remove, then add)."""
+    if len(keys) == 0:
+        return
+    keys = np.asarray(keys, dtype=np.uint64)
+    present = np.asarray(index.contains(keys), dtype=bool).reshape(-1)
+    if present.any():
+        index.remove(keys[present])
+    index.add(keys, np.ascontiguousarray(vectors, dtype=np.float32), threads=threads)
+
+
+def remove(index: Index, keys: np.ndarray) -> None:
+    if len(keys) == 0:
+        return
+    keys = np.asarray(keys, dtype=np.uint64)
+    present = np.asarray(index.contains(keys), dtype=bool).reshape(-1)
+    if present.any():
+        index.remove(keys[present])
+
+
+def search(index: Index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` (keys, cosine similarities) for one normalised query vector."""
+    if len(index) == 0 or k <= 0:
+        return np.zeros(0, np.uint64), np.zeros(0, np.float32)
+    matches = index.search(np.asarray(query, dtype=np.float32), min(k, len(index)))
+    return np.asarray(matches.keys, np.uint64), 1.0 - np.asarray(matches.distances, np.float32)
+
+
+def exact_subset(
+    index: Index, query: np.ndarray, keys: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top ``k`` among ``keys`` only (for selective filters)."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    if len(keys) == 0:
+        return keys, np.zeros(0, np.float32)
+    present = np.asarray(index.contains(keys), dtype=bool).reshape(-1)
+    keys = keys[present]
+    if len(keys) == 0:
+        return keys, np.zeros(0, np.float32)
+    vecs = np.asarray(index.get(keys, dtype=np.float32), dtype=np.float32).reshape(len(keys), -1)
+    sims = vecs @ np.asarray(query, dtype=np.float32)
+    k = min(k, len(keys))
+    top = np.argpartition(-sims, k - 1)[:k]
+    top = top[np.argsort(-sims[top], kind="stable")]
+    return keys[top], sims[top]

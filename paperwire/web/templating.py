@@ -1,0 +1,146 @@
+"""Jinja2 templates shared by every route module, with the site's filters and globals.
+
+Use :func:`render` (a string) or :func:`page` (an HTMLResponse).  Both add the
+viewer (``user``), the form token (``csrf``) and ``request`` to the context, so
+templates that extend ``base.html`` and call the macros in ``macros.html`` work
+from any route module.  Autoescaping is on for every template: never mark
+catalog or user text ``|safe``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from .security import csrf_token, current_user
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+# Math spans KaTeX renders; an excerpt never cuts inside one.
+_MATH = re.compile(r"\$\$.+?\$\$|\$[^$]+?\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
+
+
+def excerpt(text: str | None, limit: int = 280) -> str:
+    """The start of ``text``, cut at a word boundary outside math, with an ellipsis."""
+    text = " ".join((text or "").split())
+    if len(text) <= limit:
+        return text
+    cut = limit
+    for match in _MATH.finditer(text):
+        if match.start() >= limit:
+            break
+        if match.end() > limit:  # the limit falls inside math: cut before it
+            cut = match.start()
+            break
+    space = text.rfind(" ", 0, cut + 1)
+    if space > limit // 2:
+        cut = space
+    return text[:cut].rstrip(" ,;:.") + "…"
+
+
+def authors_short(authors: Iterable[str], shown: int = 3) -> str:
+    """``A, B, C and 9 others`` (the count makes long author lists scannable)."""
+    names = list(authors)
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    rest = len(names) - shown
+    return f"{', '.join(names[:shown])} and {rest} others"
+
+
+def fmt_date(value: date | datetime | None) -> str:
+    """``5 Apr 2024`` (unambiguous in every locale)."""
+    if value is None:
+        return ""
+    return f"{value.day} {value:%b %Y}"
+
+
+@lru_cache(maxsize=256)
+def static_url(path: str) -> str:
+    """``/static/PATH?v=HASH``: the hash lets browsers cache static files for a year."""
+    file = (STATIC_DIR / path).resolve()
+    try:
+        file.relative_to(STATIC_DIR.resolve())
+        digest = hashlib.blake2b(file.read_bytes(), digest_size=6).hexdigest()
+    except (OSError, ValueError):
+        return f"/static/{path}"
+    return f"/static/{path}?v={digest}"
+
+
+def url_with(request: Request, **changes: Any) -> str:
+    """The current path and query with ``changes`` applied (None removes a parameter)."""
+    params: list[tuple[str, str]] = [
+        (k, v) for k, v in request.query_params.multi_items() if k not in changes
+    ]
+    for key, value in changes.items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, list | tuple):
+            params.extend((key, str(v)) for v in value)
+        else:
+            params.append((key, str(value)))
+    query = urlencode(params)
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def _has_route(request: Request, path: str) -> bool:
+    """Whether some module serves ``path`` (so links to optional areas never 404)."""
+    paths = getattr(request.app.state, "route_paths", None)
+    if paths is None:
+        paths = {getattr(r, "path", None) for r in request.app.routes}
+        request.app.state.route_paths = paths
+    return path in paths
+
+
+def _make_env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(["html", "xml"], default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters.update(excerpt=excerpt, authors_short=authors_short, fmt_date=fmt_date)
+    env.globals.update(static_url=static_url, url_with=url_with, has_route=_has_route)
+    return env
+
+
+env = _make_env()
+
+
+def render(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    user: Any = ...,
+    csrf: str | None = None,
+) -> str:
+    """Render template ``name`` for ``request``; ``user``/``csrf`` default to the viewer's."""
+    ctx = dict(context or {})
+    ctx["request"] = request
+    ctx["user"] = current_user(request) if user is ... else user
+    ctx["csrf"] = csrf_token(request) if csrf is None else csrf
+    return env.get_template(name).render(ctx)
+
+
+def page(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """An HTML response of template ``name`` (see :func:`render`)."""
+    return HTMLResponse(render(request, name, context), status_code=status_code, headers=headers)
