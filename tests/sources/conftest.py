@@ -42,7 +42,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"Service Unavailable"
     times: int | None = 1
-    file: str | None = None  # serve this fixture (status 200) instead of an error
+    file: str | None = None  # serve this fixture (with ``status``) instead of ``body``
 
 
 class FakeArxiv:
@@ -110,17 +110,36 @@ class FakeArxiv:
         name = self.route(request)
         if name is None:
             return 404, {"Content-Type": "text/plain"}, b"not found"
+        if isinstance(name, bytes):
+            return 200, {"Content-Type": "application/atom+xml"}, name
         content_type = "application/atom+xml" if name.startswith("arxiv_api") else "text/xml"
         return 200, {"Content-Type": content_type}, (FIXTURES / name).read_bytes()
 
-    def route(self, request: Request) -> str | None:
+    def api_slice(self, start: int, size: int) -> bytes:
+        """A page of the recorded result for any start / max_results (the real API's paging)."""
+        entries: list[str] = []
+        for name in ("arxiv_api_page1.xml", "arxiv_api_page2.xml", "arxiv_api_page3.xml"):
+            text = (FIXTURES / name).read_text()
+            entries += [
+                "  <entry>" + e.split("</entry>")[0] + "</entry>\n"
+                for e in text.split("  <entry>")[1:]
+            ]
+        head = (FIXTURES / "arxiv_api_page1.xml").read_text().split("  <entry>")[0]
+        head = head.replace("<opensearch:startIndex>0<", f"<opensearch:startIndex>{start}<")
+        head = head.replace("<opensearch:itemsPerPage>2<", f"<opensearch:itemsPerPage>{size}<")
+        return (head + "".join(entries[start : start + size]) + "</feed>\n").encode()
+
+    def route(self, request: Request) -> str | bytes | None:
         p = request.params
         if request.path == "/api/query":
             if "id_list" in p:
                 if p["id_list"] == "2611.00456":
                     return "arxiv_api_paper.xml"
                 return "arxiv_api_none.xml"
-            return API_PAGES.get(p.get("start", "0"))
+            page = API_PAGES.get(p.get("start", "0"))
+            if page and p.get("max_results") == "2":
+                return page
+            return self.api_slice(int(p.get("start", 0)), int(p.get("max_results", 10)))
         if request.path == "/oai" and p.get("verb") == "ListRecords":
             if "resumptionToken" in p:
                 return OAI_TOKENS.get(p["resumptionToken"], "oai_bad_token.xml")

@@ -1,5 +1,319 @@
-"""Routes: pages."""
+"""Routes: the HTML pages (feeds by day/week/month, trending, paper pages, search).
 
-from fastapi import APIRouter
+Thin by rule: parse the request, call :mod:`paperwire.feed` or the search
+adapter, render.  Anonymous pages are shared through the page cache (see
+:func:`paperwire.web.views.cached_page`).
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from ... import feed
+from ...catalog.ids import parse_arxiv_id
+from ...feed import Period, PeriodError
+from .. import searching
+from ..views import PageError, cached_page
+
+router = APIRouter(include_in_schema=False)
+
+PER_PAGE = 30
+SEARCH_PER_PAGE = 20
+MAX_PAGE = 1000
+MAX_QUERY = 500
+SIMILAR = 6
+
+PageParam = Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number")]
+
+
+def _db(request: Request) -> Any:
+    return request.app.state.db
+
+
+def _settings(request: Request) -> Any:
+    return request.app.state.settings
+
+
+def _bad_period(exc: PeriodError) -> PageError:
+    return PageError(400, "That is not a date we understand", str(exc))
+
+
+def _period_context(request: Request, period: Period, page: int) -> dict[str, Any]:
+    db = _db(request)
+    offset = (page - 1) * PER_PAGE
+    result = feed.ranked(db, period.start, period.end, limit=PER_PAGE, offset=offset)
+    context: dict[str, Any] = {
+        "period": period,
+        "cards": result.items,
+        "total": result.total,
+        "page": page,
+        "pages": max(1, -(-result.total // PER_PAGE)),
+        "rank_offset": offset,
+    }
+    if period.kind == "day":
+        around = feed.neighbours(db, period.start)
+        context["prev_url"] = f"/day/{around.previous}" if around.previous else None
+        context["next_url"] = f"/day/{around.next}" if around.next else None
+        context["week_url"] = f"/week/{_week_of(period.start)}"
+        context["month_url"] = f"/month/{period.start:%Y-%m}"
+    else:
+        prev, nxt = period.shifted(-1), period.shifted(1)
+        context["prev_url"] = f"/{period.kind}/{prev.label}"
+        context["next_url"] = f"/{period.kind}/{nxt.label}"
+        context["prev_label"], context["next_label"] = prev.label, nxt.label
+    return context
+
+
+def _week_of(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@router.get("/")
+def home(request: Request, page: PageParam = 1) -> Response:
+    """The latest day with papers, ranked by upvotes then recency."""
+
+    def build() -> dict[str, Any]:
+        latest = feed.latest_day(_db(request))
+        if latest is None:
+            return {"empty_catalog": True, "cards": [], "total": 0, "page": 1, "pages": 1}
+        context = _period_context(request, feed.day_period(latest), page)
+        context["is_home"] = True
+        return context
+
+    return cached_page(request, "feed.html", build)
+
+
+@router.get("/day/{day}")
+def day_page(request: Request, day: str, page: PageParam = 1) -> Response:
+    """One day's feed with links to the nearest days that have papers."""
+
+    def build() -> dict[str, Any]:
+        try:
+            period = feed.parse_day(day)
+        except PeriodError as exc:
+            raise _bad_period(exc) from None
+        return _period_context(request, period, page)
+
+    return cached_page(request, "feed.html", build)
+
+
+@router.get("/week/{week}")
+def week_page(request: Request, week: str, page: PageParam = 1) -> Response:
+    """An ISO week's feed (``2026-W47``), ranked across the whole week."""
+
+    def build() -> dict[str, Any] | Response:
+        try:
+            period = feed.parse_week(week)
+        except PeriodError as exc:
+            raise _bad_period(exc) from None
+        if period.label != week:
+            return RedirectResponse(f"/week/{period.label}", status_code=301)
+        return _period_context(request, period, page)
+
+    return cached_page(request, "feed.html", build)
+
+
+@router.get("/month/{month}")
+def month_page(request: Request, month: str, page: PageParam = 1) -> Response:
+    """A month's feed (``2026-11``)."""
+
+    def build() -> dict[str, Any]:
+        try:
+            period = feed.parse_month(month)
+        except PeriodError as exc:
+            raise _bad_period(exc) from None
+        return _period_context(request, period, page)
+
+    return cached_page(request, "feed.html", build)
+
+
+def trending_page_data(db: Any, now: datetime, limit: int, offset: int) -> tuple[Any, date | None]:
+    """Trending at ``now``; when the window is empty, trending as of the latest day.
+
+    Returns the page and, when it fell back, the day it is anchored on.
+    """
+    result = feed.trending(db, now, limit=limit, offset=offset)
+    if result.total:
+        return result, None
+    latest = feed.latest_day(db)
+    if latest is None or latest >= now.date():
+        return result, None
+    anchor = datetime.combine(latest, time(23, 59, 59), tzinfo=UTC)
+    return feed.trending(db, anchor, limit=limit, offset=offset), latest
+
+
+@router.get("/trending")
+def trending_page(request: Request, page: PageParam = 1) -> Response:
+    """Papers of the last week ranked by time-decayed upvotes."""
+
+    def build() -> dict[str, Any]:
+        offset = (page - 1) * PER_PAGE
+        result, anchor = trending_page_data(_db(request), datetime.now(UTC), PER_PAGE, offset)
+        return {
+            "trending": True,
+            "anchor": anchor,
+            "cards": result.items,
+            "total": result.total,
+            "page": page,
+            "pages": max(1, -(-result.total // PER_PAGE)),
+            "rank_offset": offset,
+            "window_days": feed.ranking.TRENDING_WINDOW_DAYS,
+        }
+
+    return cached_page(request, "feed.html", build)
+
+
+def _not_found(raw: str, ident: str | None) -> PageError:
+    if ident is None:
+        return PageError(
+            404,
+            "Not an arXiv identifier",
+            f"“{raw[:80]}” does not look like an arXiv id (e.g. 2401.10241).",
+            query=raw[:80],
+        )
+    return PageError(
+        404,
+        "Paper not in this catalog",
+        f"arXiv:{ident} is not in this catalog yet.",
+        arxiv_id=ident,
+        query=ident,
+    )
+
+
+@router.get("/papers/{paper_id:path}")
+def paper_page(request: Request, paper_id: str) -> Response:
+    """A paper: abstract, links, BibTeX and similar papers.
+
+    Also ``/papers/ID.bib`` and ``/papers/ID/bibtex`` (the BibTeX file);
+    versioned ids and arXiv URLs redirect to the canonical address.
+    """
+    raw, as_bib = paper_id, False
+    for suffix in (".bib", "/bibtex"):
+        if raw.endswith(suffix):
+            raw, as_bib = raw[: -len(suffix)], True
+    parsed = parse_arxiv_id(raw)
+    ident = parsed[0] if parsed else None
+    if ident is not None and ident != raw:
+        target = f"/papers/{ident}" + (".bib" if as_bib else "")
+        return RedirectResponse(target, status_code=301)
+    if as_bib:
+        return _bibtex_response(request, raw, ident)
+
+    def build() -> dict[str, Any]:
+        detail = feed.get_paper(_db(request), ident) if ident else None
+        if detail is None:
+            raise _not_found(raw, ident)
+        return {
+            "paper": detail,
+            "card": detail.card,
+            "bibtex": feed.bibtex(detail.card),
+            "similar": searching.similar(_settings(request), _db(request), detail.card.id, SIMILAR),
+        }
+
+    return cached_page(request, "paper.html", build)
+
+
+def _bibtex_response(request: Request, raw: str, ident: str | None) -> Response:
+    from ..views import error_page
+
+    detail = feed.get_paper(_db(request), ident) if ident else None
+    if detail is None:
+        return error_page(request, _not_found(raw, ident))
+    filename = ident.replace("/", "_") + ".bib"
+    return Response(
+        feed.bibtex(detail.card),
+        media_type="application/x-bibtex; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "public, max-age=300",
+        },
+    )
+
+
+def _parse_optional_day(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise PageError(
+            400, "Check the dates", f"{name} must be a date like 2024-03-01."
+        ) from None
+
+
+@router.get("/search")
+def search_page(
+    request: Request,
+    q: Annotated[str, Query(max_length=2000)] = "",
+    category: Annotated[list[str] | None, Query(max_length=64)] = None,
+    since: Annotated[str | None, Query(max_length=32)] = None,
+    until: Annotated[str | None, Query(max_length=32)] = None,
+    min_upvotes: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+    sort: Annotated[str, Query(pattern="^(relevance|newest|upvotes)$")] = "relevance",
+    page: PageParam = 1,
+) -> Response:
+    """Search with filters (categories, dates, upvotes), sorting and pagination."""
+    query = " ".join(q.split())[:MAX_QUERY]
+    categories = [c.strip() for c in category or [] if c.strip()][:10]
+
+    def build() -> dict[str, Any] | Response:
+        db = _db(request)
+        cats = page_categories(request)
+        context: dict[str, Any] = {
+            "q": query,
+            "categories": categories,
+            "since": since or "",
+            "until": until or "",
+            "min_upvotes": min_upvotes,
+            "sort": sort,
+            "page": page,
+            "all_categories": cats,
+            "cards": [],
+            "total": 0,
+            "pages": 1,
+        }
+        if not query:
+            return context
+        start = _parse_optional_day(since, "“From”")
+        end = _parse_optional_day(until, "“To”")
+        offset = (page - 1) * SEARCH_PER_PAGE
+        outcome = searching.search(
+            _settings(request),
+            db,
+            query,
+            categories=categories or None,
+            since=start,
+            until=end,
+            min_upvotes=min_upvotes,
+            sort=sort,
+            limit=SEARCH_PER_PAGE,
+            offset=offset,
+        )
+        if outcome.direct and page == 1 and feed.get_paper(db, outcome.direct):
+            return RedirectResponse(f"/papers/{outcome.direct}", status_code=303)
+        context.update(
+            cards=outcome.cards,
+            total=outcome.total,
+            pages=max(1, -(-outcome.total // SEARCH_PER_PAGE)),
+            message=outcome.message,
+            rank_offset=offset,
+        )
+        return context
+
+    return cached_page(request, "search.html", build)
+
+
+def page_categories(request: Request) -> list[tuple[str, int]]:
+    """The most common categories (cached: a group-by over the whole catalog)."""
+    from ..views import page_cache
+
+    return page_cache(request).get_or_build(
+        ("categories",), lambda: feed.known_categories(_db(request), limit=60)
+    )
