@@ -18,11 +18,12 @@ import hashlib
 import hmac
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, insert, or_, select
 
+from ..config import Settings
 from ..db import Database
 from ..db.schema.accounts import auth_attempts
 from .clock import as_utc
@@ -43,7 +44,28 @@ LOGIN_ACCOUNT = Limit("login-account", 5, timedelta(minutes=15))
 # Failed logins per client address: slows guessing across many accounts.
 LOGIN_IP = Limit("login-ip", 20, timedelta(minutes=15))
 # Sign-ups per client address: sign-up is also an (unavoidable) email oracle.
-SIGNUP_IP = Limit("signup-ip", 10, timedelta(hours=1))
+SIGNUP_IP = Limit("signup-ip", 20, timedelta(hours=1))
+
+# config.toml keys that override the number of attempts per window.
+CONFIG_KEYS = {
+    "login_failures_per_account": LOGIN_ACCOUNT,
+    "login_failures_per_ip": LOGIN_IP,
+    "signups_per_ip": SIGNUP_IP,
+}
+
+
+def configured(settings: Settings, limit: Limit) -> Limit:
+    """``limit`` with its count taken from ``config.toml`` when set there (e.g.
+    ``signups_per_ip = 100`` for a site whose users share one address)."""
+    for key, default in CONFIG_KEYS.items():
+        if default.scope == limit.scope and key in settings.extra:
+            try:
+                count = int(settings.extra[key])
+            except (TypeError, ValueError):
+                raise ValueError(f"{key} in config.toml must be a whole number") from None
+            return replace(limit, limit=max(1, count))
+    return limit
+
 
 MESSAGE = "Too many attempts. Please wait {minutes} minute{s} and try again."
 

@@ -12,8 +12,8 @@ from tqdm import tqdm
 
 from ..catalog.ids import parse_arxiv_id
 from ..catalog.importer import import_files
-from ..catalog.store import get_feed_submission, get_paper, list_versions
 from ..catalog.stats import catalog_stats
+from ..catalog.store import get_feed_submission, get_paper, list_versions
 from ..catalog.sync import SyncReport, clear_state, load_state, run_sync
 from ..config import Settings
 from ..db import Database
@@ -237,8 +237,8 @@ def _run_sync(
             f"({summary['seconds']:.1f}s)"
         )
     if failure is not None:
-        kept = f"; {report.pages} page(s) kept" if report.pages else ""
-        raise SyncFailed(f"{failure}{kept}; run the same command again to resume")
+        kept = f" ({report.pages} page(s) kept; run the same command again to resume)"
+        raise SyncFailed(f"{failure}{kept if report.pages else ''}")
     if report.skipped:
         click.echo(f"{report.skipped} record(s) skipped; see messages above.", err=True)
         sys.exit(EXIT_SKIPPED)

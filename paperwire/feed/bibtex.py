@@ -50,10 +50,10 @@ def escape_value(text: str) -> str:
         part = _SPECIAL.sub(r"\\\1", part)
         part = part.replace("~", r"\textasciitilde{}").replace("^", r"\textasciicircum{}")
         out.append(part)
-    value = "".join(out)
+    value = "".join(out).rstrip("\\")  # a trailing backslash would escape the closing brace
     if not _balanced(value):
         # Braces we cannot trust: make every one literal (and drop a trailing backslash).
-        value = re.sub(r"(?<!\\)([{}])", r"\\\1", value.rstrip("\\"))
+        value = re.sub(r"(?<!\\)([{}])", r"\\\1", value)
         if not _balanced(value):
             value = value.replace("{", "").replace("}", "")
     return value

@@ -65,7 +65,9 @@ def _zone(name: str) -> ZoneInfo:
 def period_for_delivery(frequency: str, delivery: date) -> Period:
     """The period delivered on ``delivery``."""
     if frequency == "weekly":
-        return Period("weekly", delivery, delivery - timedelta(days=7), delivery - timedelta(days=1))
+        return Period(
+            "weekly", delivery, delivery - timedelta(days=7), delivery - timedelta(days=1)
+        )
     day = delivery - timedelta(days=1)
     return Period("daily", delivery, day, day)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 from markupsafe import Markup, escape
 
 from ..config import Settings
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from .subscriptions import Preferences
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+# Stand-ins for a subscriber's links in pages rendered once for many subscribers.
+_MANAGE = "PWLINKMANAGE0PLACEHOLDER"
+_UNSUBSCRIBE = "PWLINKUNSUBSCRIBE0PLACEHOLDER"
 CRLF = "\r\n"
 
 _env = Environment(
@@ -46,7 +49,7 @@ _env = Environment(
 )
 
 
-def _template(name: str):  # noqa: ANN202
+def _template(name: str) -> Template:
     return _env.get_template(name)
 
 
@@ -153,6 +156,7 @@ class Renderer:
         self.identity = Identity(settings)
         self._papers: dict[str, tuple[Markup, str]] = {}
         self._bodies: dict[tuple, tuple[Markup, str]] = {}
+        self._pages: dict[tuple, tuple[str, str, str]] = {}
         self._html = _template("digest.html")
         self._text = _template("digest.txt")
         self._paper_html = _template("paper.html")
@@ -180,8 +184,10 @@ class Renderer:
             html_parts: list[str] = []
             text_parts: list[str] = []
             for section in content.sections:
-                html_parts.append(f'<h2 style="font-size:18px;margin:24px 0 8px">'
-                                  f"{escape(section.title)}</h2>\n<ol style=\"padding-left:20px\">")
+                html_parts.append(
+                    f'<h2 style="font-size:18px;margin:24px 0 8px">'
+                    f'{escape(section.title)}</h2>\n<ol style="padding-left:20px">'
+                )
                 text_parts.append(f"\n{section.title}\n{'=' * len(section.title)}\n")
                 for paper in section.papers:
                     h, t = self.paper(paper)
@@ -192,6 +198,49 @@ class Renderer:
             self._bodies[key] = cached
         return cached
 
+    def digest_parts(
+        self,
+        *,
+        subscription_id: int,
+        period: Period,
+        content: DigestContent,
+    ) -> tuple[str, str, str]:
+        """Subject, plain text and HTML of one subscriber's digest.
+
+        The page around the papers is rendered once per distinct content, with
+        placeholders for the subscriber's links, which are then substituted.
+        """
+        key = (period, content.cache_key)
+        page = self._pages.get(key)
+        if page is None:
+            body_html, body_text = self.body(content)
+            ctx = {
+                "period": period,
+                "count": content.count,
+                "body_html": body_html,
+                "body_text": body_text,
+                "manage_url": _MANAGE,
+                "unsubscribe_url": _UNSUBSCRIBE,
+                "site_url": self.identity.base_url,
+            }
+            n = content.count
+            when = period.start.strftime("%b %-d, %Y")
+            if period.frequency == "weekly":
+                when = f"week of {when}"
+            subject = (
+                f"Paperwire {period.frequency} digest: {n} paper{'s' if n != 1 else ''} ({when})"
+            )
+            page = (subject, self._text.render(ctx), self._html.render(ctx))
+            self._pages[key] = page
+        subject, text, html = page
+        manage = self.identity.manage_url(subscription_id)
+        unsubscribe = self.identity.unsubscribe_url(subscription_id)
+        text = text.replace(_MANAGE, manage).replace(_UNSUBSCRIBE, unsubscribe)
+        html = html.replace(_MANAGE, str(escape(manage))).replace(
+            _UNSUBSCRIBE, str(escape(unsubscribe))
+        )
+        return subject, text, html
+
     def digest(
         self,
         *,
@@ -201,39 +250,30 @@ class Renderer:
         content: DigestContent,
         now: datetime,
     ) -> tuple[str, bytes]:
-        """The Message-ID and bytes of one subscriber's digest."""
+        """The Message-ID and bytes of one subscriber's digest.
+
+        The Message-ID is derived from (installation, subscription, period), so a
+        digest that is ever sent twice carries the same id both times.
+        """
         ident = self.identity
         message_id = (
             f"<digest.{subscription_id}.{period.frequency}.{period.delivery.isoformat()}"
             f".{ident.instance}@{ident.domain}>"
         )
-        body_html, body_text = self.body(content)
-        unsubscribe = ident.unsubscribe_url(subscription_id)
-        ctx = {
-            "period": period,
-            "count": content.count,
-            "body_html": body_html,
-            "body_text": body_text,
-            "manage_url": ident.manage_url(subscription_id),
-            "unsubscribe_url": unsubscribe,
-            "site_url": ident.base_url,
-        }
-        n = content.count
-        when = period.start.strftime("%b %-d, %Y")
-        if period.frequency == "weekly":
-            when = f"week of {when}"
-        subject = f"Paperwire {period.frequency} digest: {n} paper{'s' if n != 1 else ''} ({when})"
+        subject, text, html = self.digest_parts(
+            subscription_id=subscription_id, period=period, content=content
+        )
         message = build_message(
             ident,
             to=email,
             subject=subject,
             message_id=message_id,
             date=now,
-            text=self._text.render(ctx),
-            html=self._html.render(ctx),
+            text=text,
+            html=html,
             headers=(
                 ("List-Id", f"Paperwire digests <digests.{ident.host}>"),
-                ("List-Unsubscribe", f"<{unsubscribe}>"),
+                ("List-Unsubscribe", f"<{ident.unsubscribe_url(subscription_id)}>"),
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
                 ("Auto-Submitted", "auto-generated"),
                 ("X-Paperwire-Period", period.key),
@@ -260,7 +300,9 @@ def confirm_message(
     """The double opt-in mail: the only one ever sent to an unconfirmed address."""
     ident = Identity(settings)
     ctx = {
-        "confirm_url": ident.url(f"/subscriptions/confirm/{tokens.confirm(subscription_id, nonce)}"),
+        "confirm_url": ident.url(
+            f"/subscriptions/confirm/{tokens.confirm(subscription_id, nonce)}"
+        ),
         "prefs": prefs,
         "site_url": ident.base_url,
         "hours": 72,

@@ -30,6 +30,7 @@ from ..db.schema.accounts import users
 from ..db.schema.inbox import outbox, subscriptions
 from . import render
 from .options import InboxOptions
+from .outbox import pack
 from .periods import FREQUENCIES, valid_timezone
 from .tokens import InvalidToken, Tokens
 
@@ -262,9 +263,11 @@ def subscribe(
         if user_id is None:
             user_id = conn.execute(select(users.c.id).where(users.c.email == email)).scalar()
         row = conn.execute(select(subscriptions).where(subscriptions.c.email == email)).first()
-        if row is not None and _recent_mails(
-            conn, row.id, now - timedelta(days=1)
-        ) >= opts.confirmations_per_address:
+        if (
+            row is not None
+            and _recent_mails(conn, row.id, now - timedelta(days=1))
+            >= opts.confirmations_per_address
+        ):
             return "limited"
         nonce = secrets.token_hex(8)
         if row is None:
@@ -324,7 +327,7 @@ def _enqueue(
             subscription_id=subscription_id,
             recipient=recipient,
             message_id=message_id,
-            message=message,
+            message=pack(message),
             status="pending",
             attempts=0,
             next_attempt_at=now,

@@ -50,7 +50,7 @@ class DocTable:
     # -- building ----------------------------------------------------------
     @classmethod
     def from_rows(cls, rows: Sequence[dict]) -> DocTable:
-        """Build from catalog rows (``id``, ``listed_on``/``submitted``, ``upvotes``, ``categories``)."""
+        """Build from catalog rows (id, listed_on/submitted, upvotes, categories)."""
         table = cls()
         return table.updated(rows, [])
 

@@ -33,8 +33,44 @@ AUTHOR_BOOST = 1.0
 
 # Ranked words that add cost but no meaning when other words are present.
 STOPWORDS = frozenset(
-    "a an and are as at be by for from has have in into is it its of on or that the "
-    "their this to was we were which with via using based towards toward our".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "their",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "which",
+        "with",
+        "via",
+        "using",
+        "based",
+        "towards",
+        "toward",
+        "our",
+    ]
 )
 
 NO_DAY = -(2**31)
@@ -264,22 +300,20 @@ class KeywordIndex:
             group = tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in word_queries])
             subs.append((tantivy.Occur.Should if required else tantivy.Occur.Must, group))
         must.extend(required)
-        must.extend(
-            tantivy.Query.const_score_query(q, 0.0) for q in self._filter_queries(filters)
-        )
+        must.extend(tantivy.Query.const_score_query(q, 0.0) for q in self._filter_queries(filters))
         if restrict_keys is not None:
             must.append(
                 tantivy.Query.const_score_query(
-                    tantivy.Query.term_set_query(self.schema, "key", [int(k) for k in restrict_keys]),
+                    tantivy.Query.term_set_query(
+                        self.schema, "key", [int(k) for k in restrict_keys]
+                    ),
                     0.0,
                 )
             )
         must_not.extend(excluded)
         subs.extend((tantivy.Occur.Must, q) for q in must)
         subs.extend((tantivy.Occur.MustNot, q) for q in must_not)
-        if not any(o in (tantivy.Occur.Must,) for o, _ in subs) and not (
-            ranked and word_queries
-        ):
+        if not any(o in (tantivy.Occur.Must,) for o, _ in subs) and not (ranked and word_queries):
             subs.append((tantivy.Occur.Must, tantivy.Query.all_query()))
         return tantivy.Query.boolean_query(subs)
 

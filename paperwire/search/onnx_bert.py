@@ -123,7 +123,9 @@ def build_bert_graph(weights: dict[str, np.ndarray], cfg: BertConfig) -> onnx.Mo
     words = g.op("Gather", [word_table, "input_ids"], "emb_word", axis=0)
     shape = g.op("Shape", ["input_ids"], "emb_shape")
     seq_len = g.op("Gather", [shape, idx1], "emb_seq_len", axis=0)
-    positions = g.op("Slice", [pos_table, g.const("zero_i", np.array([0], np.int64)), seq_len, ax0], "emb_pos")
+    positions = g.op(
+        "Slice", [pos_table, g.const("zero_i", np.array([0], np.int64)), seq_len, ax0], "emb_pos"
+    )
     x = g.op("Add", [words, positions], "emb_add")
     x = g.op(
         "LayerNormalization",
@@ -149,8 +151,12 @@ def build_bert_graph(weights: dict[str, np.ndarray], cfg: BertConfig) -> onnx.Mo
         n = f"l{i}_"
 
         def proj(inp: str, name: str, key: str, n: str = n, p: str = p) -> str:
-            mm = g.op("MatMul", [inp, g.const(f"{n}{name}_w", w(p + key + ".weight").T)], n + name + "_mm")
-            return g.op("Add", [mm, g.const(f"{n}{name}_b", w(p + key + ".bias"))], n + name + "_add")
+            mm = g.op(
+                "MatMul", [inp, g.const(f"{n}{name}_w", w(p + key + ".weight").T)], n + name + "_mm"
+            )
+            return g.op(
+                "Add", [mm, g.const(f"{n}{name}_b", w(p + key + ".bias"))], n + name + "_add"
+            )
 
         q = proj(x, "q", "attention.self.query")
         k = proj(x, "k", "attention.self.key")
@@ -217,7 +223,10 @@ def build_bert_graph(weights: dict[str, np.ndarray], cfg: BertConfig) -> onnx.Mo
     graph = helper.make_graph(
         g.nodes,
         "bert_sentence_encoder",
-        [helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "seq"]) for name in INPUT_NAMES],
+        [
+            helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "seq"])
+            for name in INPUT_NAMES
+        ],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", h])],
         initializer=g.inits,
     )

@@ -13,10 +13,15 @@ vectors, and save a new file that is swapped in atomically by the caller.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import numpy as np
+
+# onnxruntime must be loaded before usearch: importing it after usearch segfaults.
+with contextlib.suppress(ImportError):
+    import onnxruntime  # noqa: F401
 from usearch.index import Index
 
 CONNECTIVITY = 16

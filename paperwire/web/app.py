@@ -7,6 +7,7 @@ Routers live in ``paperwire.web.routes``, one module per area, each exposing
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import import_module
@@ -14,14 +15,99 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..config import Settings, load_settings
 from ..db import open_database
+from . import errors, security
+from .cache import InvalidateOnWrite, PageCache
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Order matters only for overlapping paths; API first keeps /api/* unambiguous.
 ROUTE_MODULES = ["api", "feeds", "accounts", "inbox", "pages"]
+
+
+# How long anonymous pages and API answers are shared (``page_cache_seconds`` in
+# config.toml; 0 turns the cache off).
+PAGE_CACHE_SECONDS = 5.0
+# No inline scripts anywhere; KaTeX sets inline styles, so style attributes are allowed.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: https:; font-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class CachedStaticFiles(StaticFiles):
+    """Static files with cache headers: a year for versioned URLs (``?v=``), else an hour."""
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        versioned = b"v=" in scope.get("query_string", b"")
+        response.headers["Cache-Control"] = (
+            "public, max-age=31536000, immutable" if versioned else "public, max-age=3600"
+        )
+        return response
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding nosniff, framing and content-security headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # The interactive API docs load Swagger UI from its CDN with an inline script.
+        with_csp = not scope["path"].startswith("/api/docs")
+
+        async def add_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [h for h in _SECURITY_HEADERS if h[0] not in present]
+                if with_csp and b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy", CSP.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, add_headers)
+
+
+class HeadAsGet:
+    """Answer HEAD like GET without the body (FastAPI routes declare GET only)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def no_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, no_body)
 
 
 def _route_modules() -> list:
@@ -56,7 +142,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = open_database(settings)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    ttl = float(settings.extra.get("page_cache_seconds", PAGE_CACHE_SECONDS))
+    app.state.page_cache = PageCache(ttl=ttl)
+    app.state.nav_links = []  # (label, path) pairs route modules may add to the header
+    app.mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static")
     for module in modules:
         app.include_router(module.router)
+    errors.install(app)
+    hook = getattr(security, "install", None)
+    if hook is not None:
+        hook(app)
+    app.add_middleware(InvalidateOnWrite, cache=app.state.page_cache)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadAsGet)
     return app

@@ -31,6 +31,32 @@ STATIC_DIR = Path(__file__).parent / "static"
 _MATH = re.compile(r"\$\$.+?\$\$|\$[^$]+?\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
 
 
+_MATH_SPLIT = re.compile(r"(\$\$.+?\$\$|\$[^$]+?\$|\\\(.+?\\\)|\\\[.+?\\\])", re.DOTALL)
+_TEXT_MACRO = re.compile(
+    r"\\(?:textit|textbf|textsl|emph|texttt|textsc|textrm|textsf|underline|url|mbox|text)"
+    r"\{([^{}]*)\}"
+)
+_TEXT_ESCAPES = {"\\%": "%", "\\&": "&", "\\_": "_", "\\#": "#", "``": "“", "''": "”"}
+
+
+def tidy_tex(text: str | None) -> str:
+    """Text-mode LaTeX made readable (``\\emph{x}`` -> ``x``, ``\\%`` -> ``%``); math untouched.
+
+    The result is still plain text: templates escape it and KaTeX renders the math.
+    """
+    parts = _MATH_SPLIT.split(text or "")
+    for i in range(0, len(parts), 2):
+        part = parts[i]
+        for _ in range(3):  # nested macros, innermost first
+            part, n = _TEXT_MACRO.subn(r"\1", part)
+            if not n:
+                break
+        for raw, plain in _TEXT_ESCAPES.items():
+            part = part.replace(raw, plain)
+        parts[i] = part
+    return "".join(parts)
+
+
 def excerpt(text: str | None, limit: int = 280) -> str:
     """The start of ``text``, cut at a word boundary outside math, with an ellipsis."""
     text = " ".join((text or "").split())
@@ -56,6 +82,18 @@ def authors_short(authors: Iterable[str], shown: int = 3) -> str:
         return ", ".join(names)
     rest = len(names) - shown
     return f"{', '.join(names[:shown])} and {rest} others"
+
+
+def safe_url(value: str | None) -> str | None:
+    """``value`` if it is an http(s) URL, else None: catalog links never run script."""
+    if not value or not isinstance(value, str):
+        return None
+    value = value.strip()
+    if value.lower().startswith(("https://", "http://")) and not any(
+        ch in value for ch in "\x00\r\n\t<>\"' "
+    ):
+        return value
+    return None
 
 
 def fmt_date(value: date | datetime | None) -> str:
@@ -97,9 +135,18 @@ def _has_route(request: Request, path: str) -> bool:
     """Whether some module serves ``path`` (so links to optional areas never 404)."""
     paths = getattr(request.app.state, "route_paths", None)
     if paths is None:
-        paths = {getattr(r, "path", None) for r in request.app.routes}
+        paths = set(_route_paths(request.app.routes))
         request.app.state.route_paths = paths
     return path in paths
+
+
+def _route_paths(routes: Iterable[Any]) -> Iterable[str]:
+    for route in routes:
+        if getattr(route, "path", None) is not None:
+            yield route.path
+        inner = getattr(route, "original_router", None)  # FastAPI's included routers
+        if inner is not None:
+            yield from _route_paths(inner.routes)
 
 
 def _make_env() -> Environment:
@@ -110,7 +157,13 @@ def _make_env() -> Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
-    env.filters.update(excerpt=excerpt, authors_short=authors_short, fmt_date=fmt_date)
+    env.filters.update(
+        excerpt=excerpt,
+        authors_short=authors_short,
+        fmt_date=fmt_date,
+        safe_url=safe_url,
+        tidy_tex=tidy_tex,
+    )
     env.globals.update(static_url=static_url, url_with=url_with, has_route=_has_route)
     return env
 

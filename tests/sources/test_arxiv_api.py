@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from datetime import date
 
@@ -184,7 +185,7 @@ def test_requests_are_spaced_by_the_delay(run_cli, fake_arxiv):
     assert result.returncode == 0, result.stderr
     times = [r.at for r in fake_arxiv.log]
     assert len(times) == 3
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= delay - 0.02, gaps
 
 

@@ -88,7 +88,7 @@ outbox = Table(
     ),
     Column("recipient", String(320), nullable=False),
     Column("message_id", String(255), nullable=False, unique=True),
-    Column("message", LargeBinary, nullable=False, doc="the RFC 5322 message, CRLF"),
+    Column("message", LargeBinary, nullable=False, doc="the RFC 5322 message (CRLF), zlib-compressed"),
     Column("status", String(16), nullable=False, doc="pending|sent|failed|cancelled"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),

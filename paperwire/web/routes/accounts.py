@@ -8,14 +8,16 @@ Routes parse input, call :mod:`paperwire.accounts` and render; no SQL here.
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Body, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from ...accounts import collections as colls
 from ...accounts import ratelimit, submissions, upvotes
@@ -24,8 +26,10 @@ from ...accounts.errors import NotFound, RateLimited, ValidationError
 from ...accounts.passwords import MAX_LENGTH, MIN_LENGTH, verify_dummy
 from ...accounts.sessions import create_session, delete_session
 from ...accounts.users import EmailTaken, User, authenticate, normalise_email, sign_up
+from ...catalog.ids import parse_arxiv_id
 from ...config import Settings
 from ...db import Database
+from ..errors import error_response, wants_json
 from ..security import (
     SESSION_COOKIE,
     attach_cookies,
@@ -37,7 +41,9 @@ from ..security import (
     set_session_cookie,
 )
 from ..templating import page
+from .api import ErrorBody
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 router = APIRouter()
 
@@ -61,11 +67,6 @@ def today(request: Request) -> date:
     return hook() if callable(hook) else utcnow().date()
 
 
-def wants_json(request: Request) -> bool:
-    """Whether the client asked for JSON (fetch with ``Accept: application/json``)."""
-    return "application/json" in request.headers.get("accept", "").lower()
-
-
 def safe_next(value: str | None, default: str = "/") -> str:
     """``value`` if it is a path on this site, else ``default`` (no open redirects)."""
     if not value or not value.startswith("/") or value.startswith("//"):
@@ -76,8 +77,6 @@ def safe_next(value: str | None, default: str = "/") -> str:
 
 
 def _referer_path(request: Request) -> str | None:
-    from urllib.parse import urlsplit
-
     ref = request.headers.get("referer")
     if not ref:
         return None
@@ -92,12 +91,21 @@ def _client_key(request: Request) -> str:
     return ratelimit.key_for(_settings(request).secret_key, ip)
 
 
+def _limit(request: Request, limit: ratelimit.Limit) -> ratelimit.Limit:
+    return ratelimit.configured(_settings(request), limit)
+
+
 def _account_key(request: Request, email: str) -> str:
     try:
         email = normalise_email(email)
     except ValidationError:
         email = email.strip().lower()
     return ratelimit.key_for(_settings(request).secret_key, email)
+
+
+async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking domain call (database, argon2) off the event loop."""
+    return await run_in_threadpool(fn, *args, **kwargs)
 
 
 def _render(
@@ -120,8 +128,6 @@ def _redirect(request: Request, url: str) -> Response:
 
 
 def _login_redirect(request: Request, next_path: str) -> Response:
-    from urllib.parse import quote
-
     return _redirect(request, f"/login?next={quote(safe_next(next_path), safe='/')}")
 
 
@@ -135,22 +141,24 @@ async def _csrf_or_error(request: Request) -> Response | None:
     try:
         await check_csrf(request)
     except HTTPException as exc:
-        if wants_json(request):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-        return _render(
-            request,
-            "error.html",
-            {"title": "Request refused", "message": exc.detail},
-            status_code=exc.status_code,
-        )
+        return _error(request, exc.status_code, str(exc.detail))
     return None
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    """An error page, or JSON for API and fetch clients (the site's common format)."""
+    response = error_response(request, status, message)
+    response.headers["cache-control"] = "no-store"
+    return attach_cookies(request, response)
 
 
 # -- sign-up, login, logout ------------------------------------------------------------
 
 
-def _login_response(request: Request, user: User, next_path: str) -> Response:
-    token, _expires = create_session(_db(request), user.id, now=utcnow())
+async def _login_response(request: Request, user: User, next_path: str) -> Response:
+    """A fresh session (never a reused one) and the redirect that sets its cookie."""
+    await _run(delete_session, _db(request), request.cookies.get(SESSION_COOKIE))
+    token, _expires = await _run(create_session, _db(request), user.id, now=utcnow())
     set_current_user(request, user, token)
     response = _redirect(request, safe_next(next_path))
     set_session_cookie(request, response, token)
@@ -184,10 +192,10 @@ async def signup(request: Request) -> Response:
     next_path = safe_next(form.get("next"))
     ctx = {"next": next_path, "email": email, "display_name": display_name, **_policy()}
     db, now = _db(request), utcnow()
-    ip_hit = (ratelimit.SIGNUP_IP, _client_key(request))
-    account_hit = (ratelimit.LOGIN_ACCOUNT, _account_key(request, email))
+    ip_hit = (_limit(request, ratelimit.SIGNUP_IP), _client_key(request))
+    account_hit = (_limit(request, ratelimit.LOGIN_ACCOUNT), _account_key(request, email))
     try:
-        ratelimit.check(db, [ip_hit, account_hit], now=now)
+        await _run(ratelimit.check, db, [ip_hit, account_hit], now=now)
     except RateLimited as exc:
         return _render(
             request,
@@ -196,16 +204,14 @@ async def signup(request: Request) -> Response:
             status_code=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
-    ratelimit.record(db, [ip_hit], now=now)
+    await _run(ratelimit.record, db, [ip_hit], now=now)
     try:
-        user = await run_in_threadpool(
-            sign_up, db, email, password, now=now, display_name=display_name
-        )
+        user = await _run(sign_up, db, email, password, now=now, display_name=display_name)
     except ValidationError as exc:
         if isinstance(exc, EmailTaken):  # counts as a failed password guess
-            ratelimit.record(db, [account_hit], now=now)
+            await _run(ratelimit.record, db, [account_hit], now=now)
         return _render(request, "signup.html", {**ctx, "error": str(exc)}, status_code=400)
-    return _login_response(request, user, next_path)
+    return await _login_response(request, user, next_path)
 
 
 @router.get("/login", include_in_schema=False)
@@ -226,10 +232,10 @@ async def login(request: Request) -> Response:
     next_path = safe_next(form.get("next"))
     ctx = {"next": next_path, "email": email}
     db, now = _db(request), utcnow()
-    ip_hit = (ratelimit.LOGIN_IP, _client_key(request))
-    account_hit = (ratelimit.LOGIN_ACCOUNT, _account_key(request, email))
+    ip_hit = (_limit(request, ratelimit.LOGIN_IP), _client_key(request))
+    account_hit = (_limit(request, ratelimit.LOGIN_ACCOUNT), _account_key(request, email))
     try:
-        ratelimit.check(db, [ip_hit, account_hit], now=now)
+        await _run(ratelimit.check, db, [ip_hit, account_hit], now=now)
     except RateLimited as exc:
         return _render(
             request,
@@ -238,12 +244,12 @@ async def login(request: Request) -> Response:
             status_code=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
-    user = await run_in_threadpool(authenticate, db, email, password)
+    user = await _run(authenticate, db, email, password)
     if user is None:
-        ratelimit.record(db, [ip_hit, account_hit], now=now)
+        await _run(ratelimit.record, db, [ip_hit, account_hit], now=now)
         return _render(request, "login.html", {**ctx, "error": LOGIN_FAILED}, status_code=400)
-    ratelimit.clear(db, *account_hit)
-    return _login_response(request, user, next_path)
+    await _run(ratelimit.clear, db, *account_hit)
+    return await _login_response(request, user, next_path)
 
 
 @router.post("/logout", include_in_schema=False)
@@ -251,14 +257,31 @@ async def logout(request: Request) -> Response:
     refused = await _csrf_or_error(request)
     if refused:
         return refused
-    delete_session(_db(request), request.cookies.get(SESSION_COOKIE))
+    await _run(delete_session, _db(request), request.cookies.get(SESSION_COOKIE))
     set_current_user(request, None)
     response = _redirect(request, "/")
     clear_session_cookie(request, response)
     return response
 
 
-@router.get("/api/session", tags=["accounts"])
+class SessionUser(BaseModel):
+    id: int
+    name: str
+
+
+class SessionOut(BaseModel):
+    user: SessionUser | None = Field(description="the logged-in user, or null")
+    csrf_token: str = Field(description="send as X-CSRF-Token with POST requests")
+
+
+class VoteOut(BaseModel):
+    upvoted: bool = Field(description="whether the viewer now upvotes the paper")
+    upvotes: int = Field(description="the paper's upvotes (external plus local)")
+
+
+@router.get(
+    "/api/session", tags=["accounts"], response_model=SessionOut, summary="Viewer and CSRF token"
+)
 async def api_session(request: Request) -> Response:
     """The viewer and a CSRF token for ``X-CSRF-Token`` (same-origin clients and scripts)."""
     user = current_user(request)
@@ -277,25 +300,28 @@ def _vote_json(state: upvotes.VoteState) -> dict[str, Any]:
     return {"upvoted": state.upvoted, "upvotes": state.upvotes}
 
 
+def _canonical(paper_id: str) -> str:
+    """``2401.00001v2`` or an arXiv URL -> ``2401.00001``; anything else unchanged."""
+    parsed = parse_arxiv_id(paper_id)
+    return parsed[0] if parsed else paper_id
+
+
 @router.post("/papers/{paper_id:path}/upvote", include_in_schema=False)
 async def upvote(request: Request, paper_id: str) -> Response:
     """Toggle the viewer's upvote; JSON for fetch, else a redirect back."""
+    paper_id = _canonical(paper_id)
     user = current_user(request)
     if user is None:
         if wants_json(request):
-            return JSONResponse({"detail": "Log in to upvote papers."}, status_code=401)
+            return _error(request, 401, "Log in to upvote papers.")
         return _login_redirect(request, _referer_path(request) or f"/papers/{paper_id}")
     refused = await _csrf_or_error(request)
     if refused:
         return refused
     try:
-        state = upvotes.toggle(_db(request), user.id, paper_id, now=utcnow())
+        state = await _run(upvotes.toggle, _db(request), user.id, paper_id, now=utcnow())
     except NotFound as exc:
-        if wants_json(request):
-            return JSONResponse({"detail": str(exc)}, status_code=404)
-        return _render(
-            request, "error.html", {"title": "Not found", "message": str(exc)}, status_code=404
-        )
+        return _error(request, 404, str(exc))
     if wants_json(request):
         return JSONResponse(_vote_json(state), headers={"cache-control": "no-store"})
     form = await _form(request)
@@ -303,41 +329,50 @@ async def upvote(request: Request, paper_id: str) -> Response:
     return _redirect(request, safe_next(back, f"/papers/{paper_id}"))
 
 
-@router.post("/api/papers/{paper_id:path}/upvote", tags=["accounts"])
-async def api_upvote(request: Request, paper_id: str) -> Response:
-    """Toggle the upvote, or set it with a JSON body ``{"upvoted": true|false}``.
+class VoteIn(BaseModel):
+    """Set the vote instead of toggling it (safe to retry)."""
 
-    Needs the session cookie and the ``X-CSRF-Token`` header (see ``/api/session``).
-    Answers ``{"upvoted": bool, "upvotes": n}``.
+    upvoted: bool = Field(strict=True, description="true: upvote; false: take the upvote back")
+
+
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Not logged in"},
+    403: {"model": ErrorBody, "description": "Missing or invalid X-CSRF-Token header"},
+    404: {"model": ErrorBody, "description": "No such paper"},
+    422: {"model": ErrorBody, "description": 'The body is not {"upvoted": bool}'},
+}
+
+
+@router.post(
+    "/api/papers/{paper_id:path}/upvote",
+    tags=["accounts"],
+    response_model=VoteOut,
+    responses=API_ERRORS,
+    summary="Upvote a paper (toggle, or set with a body)",
+)
+async def api_upvote(
+    request: Request, paper_id: str, body: Annotated[VoteIn | None, Body()] = None
+) -> Response:
+    """Toggle the viewer's upvote, or set it with ``{"upvoted": true|false}``.
+
+    Needs the session cookie of a login and the ``X-CSRF-Token`` header (from
+    ``GET /api/session``).  Answers ``{"upvoted": bool, "upvotes": n}``.
     """
+    paper_id = _canonical(paper_id)
     user = current_user(request)
     if user is None:
-        return JSONResponse({"detail": "Log in to upvote papers."}, status_code=401)
+        return _error(request, 401, "Log in to upvote papers.")
+    refused = await _csrf_or_error(request)
+    if refused:
+        return refused
+    db, now = _db(request), utcnow()
     try:
-        await check_csrf(request)
-    except HTTPException as exc:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-    want: bool | None = None
-    raw = await request.body()
-    if raw.strip():
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            return JSONResponse({"detail": "The body must be JSON."}, status_code=422)
-        value = payload.get("upvoted") if isinstance(payload, dict) else None
-        if not isinstance(value, bool):
-            return JSONResponse(
-                {"detail": 'Send {"upvoted": true} or {"upvoted": false}, or no body.'},
-                status_code=422,
-            )
-        want = value
-    try:
-        if want is None:
-            state = upvotes.toggle(_db(request), user.id, paper_id, now=utcnow())
+        if body is None:
+            state = await _run(upvotes.toggle, db, user.id, paper_id, now=now)
         else:
-            state = upvotes.set_vote(_db(request), user.id, paper_id, want, now=utcnow())
+            state = await _run(upvotes.set_vote, db, user.id, paper_id, body.upvoted, now=now)
     except NotFound as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+        return _error(request, 404, str(exc))
     return JSONResponse(_vote_json(state), headers={"cache-control": "no-store"})
 
 
@@ -410,7 +445,7 @@ async def collections_page(request: Request) -> Response:
     user = current_user(request)
     if user is None:
         return _login_redirect(request, "/collections")
-    items = colls.list_for_user(_db(request), user.id)
+    items = await _run(colls.list_for_user, _db(request), user.id)
     return _render(request, "collections.html", {"collections": items, "name": ""})
 
 
@@ -425,9 +460,9 @@ async def create_collection(request: Request) -> Response:
     form = await _form(request)
     name = form.get("name", "")[:300]
     try:
-        coll = colls.create(_db(request), user.id, name, now=utcnow())
+        coll = await _run(colls.create, _db(request), user.id, name, now=utcnow())
     except ValidationError as exc:
-        items = colls.list_for_user(_db(request), user.id)
+        items = await _run(colls.list_for_user, _db(request), user.id)
         return _render(
             request,
             "collections.html",
@@ -437,13 +472,13 @@ async def create_collection(request: Request) -> Response:
     return _redirect(request, f"/collections/{coll.slug}")
 
 
-def _collection_or_404(request: Request, user: User, slug: str) -> colls.Collection | Response:
+async def _collection_or_404(
+    request: Request, user: User, slug: str
+) -> colls.Collection | Response:
     try:
-        return colls.get(_db(request), user.id, slug)
+        return await _run(colls.get, _db(request), user.id, slug)
     except NotFound as exc:
-        return _render(
-            request, "error.html", {"title": "Not found", "message": str(exc)}, status_code=404
-        )
+        return _error(request, 404, str(exc))
 
 
 @router.get("/collections/{slug}", include_in_schema=False)
@@ -451,10 +486,10 @@ async def collection_page(request: Request, slug: str) -> Response:
     user = current_user(request)
     if user is None:
         return _login_redirect(request, f"/collections/{slug}")
-    coll = _collection_or_404(request, user, slug)
+    coll = await _collection_or_404(request, user, slug)
     if isinstance(coll, Response):
         return coll
-    rows = colls.papers_in(_db(request), user.id, slug)
+    rows = await _run(colls.papers_in, _db(request), user.id, slug)
     return _render(request, "collection.html", {"collection": coll, "papers": rows})
 
 
@@ -466,19 +501,18 @@ async def _collection_action(request: Request, slug: str, action: str) -> Respon
     if refused:
         return refused
     form = await _form(request)
-    db, paper_id = _db(request), form.get("paper_id", "").strip()
+    db, paper_id = _db(request), form.get("paper_id", "").strip()[:300]
+    paper_id = _canonical(paper_id)
     try:
         if action == "add":
-            colls.add_paper(db, user.id, slug, paper_id, now=utcnow())
+            await _run(colls.add_paper, db, user.id, slug, paper_id, now=utcnow())
         elif action == "remove":
-            colls.remove_paper(db, user.id, slug, paper_id)
+            await _run(colls.remove_paper, db, user.id, slug, paper_id)
         else:
-            colls.delete_collection(db, user.id, slug)
+            await _run(colls.delete_collection, db, user.id, slug)
             return _redirect(request, "/collections")
     except NotFound as exc:
-        return _render(
-            request, "error.html", {"title": "Not found", "message": str(exc)}, status_code=404
-        )
+        return _error(request, 404, str(exc))
     return _redirect(request, safe_next(form.get("next"), f"/collections/{slug}"))
 
 
@@ -500,6 +534,7 @@ async def collection_delete(request: Request, slug: str) -> Response:
 @router.post("/papers/{paper_id:path}/collect", include_in_schema=False)
 async def collect(request: Request, paper_id: str) -> Response:
     """The paper page's control: add to a chosen collection, or to a new one by name."""
+    paper_id = _canonical(paper_id)
     user = current_user(request)
     if user is None:
         return _login_redirect(request, f"/papers/{paper_id}")
@@ -510,17 +545,13 @@ async def collect(request: Request, paper_id: str) -> Response:
     db, now = _db(request), utcnow()
     new_name = form.get("new_collection", "").strip()
     try:
-        slug = colls.create(db, user.id, new_name, now=now).slug if new_name else ""
+        slug = (await _run(colls.create, db, user.id, new_name, now=now)).slug if new_name else ""
         slug = slug or form.get("collection", "")
-        colls.add_paper(db, user.id, slug, paper_id, now=now)
+        await _run(colls.add_paper, db, user.id, slug, paper_id, now=now)
     except ValidationError as exc:
-        return _render(
-            request, "error.html", {"title": "Not added", "message": str(exc)}, status_code=400
-        )
+        return _error(request, 400, str(exc))
     except NotFound as exc:
-        return _render(
-            request, "error.html", {"title": "Not found", "message": str(exc)}, status_code=404
-        )
+        return _error(request, 404, str(exc))
     return _redirect(request, safe_next(form.get("next"), f"/papers/{paper_id}"))
 
 

@@ -132,6 +132,25 @@ def month_page(request: Request, month: str, page: PageParam = 1) -> Response:
     return cached_page(request, "feed.html", build)
 
 
+def _latest_or_home(request: Request, target: Any) -> Response:
+    latest = feed.latest_day(_db(request))
+    if latest is None:
+        return RedirectResponse("/", status_code=302)
+    return RedirectResponse(target(latest), status_code=302)
+
+
+@router.get("/week")
+def latest_week(request: Request) -> Response:
+    """The week of the latest day with papers."""
+    return _latest_or_home(request, lambda d: f"/week/{_week_of(d)}")
+
+
+@router.get("/month")
+def latest_month(request: Request) -> Response:
+    """The month of the latest day with papers."""
+    return _latest_or_home(request, lambda d: f"/month/{d:%Y-%m}")
+
+
 def trending_page_data(db: Any, now: datetime, limit: int, offset: int) -> tuple[Any, date | None]:
     """Trending at ``now``; when the window is empty, trending as of the latest day.
 
@@ -243,15 +262,13 @@ def _parse_optional_day(value: str | None, name: str) -> date | None:
             raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:
-        raise PageError(
-            400, "Check the dates", f"{name} must be a date like 2024-03-01."
-        ) from None
+        raise PageError(400, "Check the dates", f"{name} must be a date like 2024-03-01.") from None
 
 
 @router.get("/search")
 def search_page(
     request: Request,
-    q: Annotated[str, Query(max_length=2000)] = "",
+    q: Annotated[str, Query(max_length=10_000)] = "",
     category: Annotated[list[str] | None, Query(max_length=64)] = None,
     since: Annotated[str | None, Query(max_length=32)] = None,
     until: Annotated[str | None, Query(max_length=32)] = None,

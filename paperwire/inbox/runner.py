@@ -1,0 +1,363 @@
+"""One digest run: compose every due digest, then deliver the outbox.
+
+``paperwire digest run`` (cron) and the scheduler in ``paperwire serve`` both
+call :func:`run`.  Runs are serialised by an exclusive lock file in
+``PAPERWIRE_HOME``; the kernel releases it when the holder dies (even by
+``kill -9``), so a re-run can always take over and finish the job:
+
+- composing is idempotent: each (subscription, period) gets one ``digests``
+  row, written in the same transaction as its outbox message;
+- delivery resumes from the outbox: whatever is still ``pending`` is sent.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from ..config import Settings
+from ..db import Database
+from ..db.schema.accounts import users
+from ..db.schema.inbox import digests, outbox, subscriptions
+from . import outbox as box
+from .compose import Composer, DigestContent
+from .options import InboxOptions
+from .periods import Period, due_period, next_period
+from .render import Identity, Renderer
+from .smtp import PermanentFailure, ServerUnavailable, SmtpSender, TemporaryFailure
+from .subscriptions import Preferences, Subscription, find_by_email, utcnow
+
+log = logging.getLogger(__name__)
+
+COMPOSE_BATCH = 500
+
+
+@dataclass
+class RunReport:
+    """What a run did (printed by the CLI, returned to the scheduler)."""
+
+    due: int = 0  # active subscriptions with a period not composed yet
+    composed: int = 0  # digests queued
+    empty: int = 0  # periods with nothing new (recorded, nothing sent)
+    sent: int = 0
+    deferred: int = 0  # temporary failures, retried later
+    failed: int = 0  # permanent failures (or retries exhausted)
+    paused: int = 0  # addresses paused by this run
+    cancelled: int = 0  # queued mail no longer allowed (unsubscribed, paused)
+    unreachable: str | None = None  # the SMTP server could not be used
+    locked: bool = False  # another run held the lock
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@contextmanager
+def run_lock(settings: Settings, *, wait: float | None = None) -> Iterator[bool]:
+    """Hold the inbox lock; yields False if it could not be had within ``wait`` seconds."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(settings.home / "inbox.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + (wait or 0)
+    acquired = False
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                acquired = True
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.1)
+        yield acquired
+    finally:
+        if acquired:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _prefs(row: Any) -> Preferences:
+    return Preferences(
+        frequency=row.frequency,
+        timezone=row.timezone,
+        trending=bool(row.trending),
+        categories=tuple(row.categories or ()),
+        topics=tuple(row.topics or ()),
+        similar_to_upvotes=bool(row.similar_to_upvotes),
+    )
+
+
+def compose_due(
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    *,
+    report: RunReport,
+    options: InboxOptions | None = None,
+    composer: Composer | None = None,
+) -> None:
+    """Compose and enqueue the due digest of every active subscription (idempotent)."""
+    opts = options or InboxOptions.from_settings(settings)
+    composer = composer or Composer(db, settings)
+    renderer = Renderer(settings)
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(
+                subscriptions.c.id,
+                subscriptions.c.email,
+                subscriptions.c.user_id,
+                subscriptions.c.frequency,
+                subscriptions.c.timezone,
+                subscriptions.c.trending,
+                subscriptions.c.categories,
+                subscriptions.c.topics,
+                subscriptions.c.similar_to_upvotes,
+                users.c.id.label("account_id"),
+            )
+            .outerjoin(users, users.c.email == subscriptions.c.email)
+            .where(subscriptions.c.status == "active")
+            .order_by(subscriptions.c.id)
+        ).all()
+    periods: dict[tuple[str, str], Period] = {}
+    todo: list[tuple[Any, Period]] = []
+    for row in rows:
+        key = (row.frequency, row.timezone)
+        period = periods.get(key)
+        if period is None:
+            period = periods[key] = due_period(
+                row.frequency, row.timezone, now, hour=opts.digest_hour, weekday=opts.digest_weekday
+            )
+        todo.append((row, period))
+    keys = sorted({p.key for p in periods.values()})
+    done: set[tuple[int, str]] = set()
+    with db.connect() as conn:
+        for i in range(0, len(keys), 500):
+            done.update(
+                (sid, key)
+                for sid, key in conn.execute(
+                    select(digests.c.subscription_id, digests.c.period).where(
+                        digests.c.period.in_(keys[i : i + 500])
+                    )
+                )
+            )
+    todo = [(row, p) for row, p in todo if (row.id, p.key) not in done]
+    report.due += len(todo)
+    for i in range(0, len(todo), COMPOSE_BATCH):
+        prepared = []
+        for row, period in todo[i : i + COMPOSE_BATCH]:
+            content = composer.compose(_prefs(row), period, row.user_id or row.account_id)
+            message = None
+            if not content.empty:
+                message = renderer.digest(
+                    subscription_id=row.id, email=row.email, period=period, content=content, now=now
+                )
+            prepared.append((row, period, content, message))
+        try:
+            with db.begin() as conn:
+                _write(conn, prepared, now)
+        except IntegrityError:  # another process composed some of these meanwhile
+            prepared = [p for p in prepared if _write_one(db, p, now)]
+        for _row, _period, content, _message in prepared:
+            if content.empty:
+                report.empty += 1
+            else:
+                report.composed += 1
+
+
+def _write(conn: Connection, prepared: list, now: datetime) -> None:
+    """Insert the digests rows and their outbox messages (one transaction)."""
+    if not prepared:
+        return
+    ids = (
+        conn.execute(
+            insert(digests).returning(digests.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "subscription_id": row.id,
+                    "period": period.key,
+                    "window_start": period.start,
+                    "window_end": period.end,
+                    "status": "empty" if content.empty else "queued",
+                    "paper_ids": content.paper_ids,
+                    "created_at": now,
+                }
+                for row, period, content, _m in prepared
+            ],
+        )
+        .scalars()
+        .all()
+    )
+    messages = [
+        {
+            "kind": "digest",
+            "subscription_id": row.id,
+            "digest_id": digest_id,
+            "recipient": row.email,
+            "message_id": message[0],
+            "message": box.pack(message[1]),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for (row, _p, _c, message), digest_id in zip(prepared, ids, strict=True)
+        if message is not None
+    ]
+    if messages:
+        conn.execute(insert(outbox), messages)
+
+
+def _write_one(db: Database, item: tuple, now: datetime) -> bool:
+    try:
+        with db.begin() as conn:
+            _write(conn, [item], now)
+        return True
+    except IntegrityError:
+        return False
+
+
+def deliver(
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    *,
+    report: RunReport,
+    options: InboxOptions | None = None,
+    kinds: tuple[str, ...] | None = None,
+    sender: SmtpSender | None = None,
+) -> None:
+    """Send every due outbox message, recording each outcome as soon as it is known."""
+    opts = options or InboxOptions.from_settings(settings)
+    envelope_from = Identity(settings).envelope_from
+    own = sender is None
+    sender = sender or SmtpSender(settings, opts.smtp_timeout)
+    stopped: set[int] = set()
+    after = 0
+    try:
+        while True:
+            batch = box.due(db, now, after_id=after, kinds=kinds)
+            if not batch:
+                return
+            for item in batch:
+                after = item.id
+                if not item.allowed or item.subscription_id in stopped:
+                    box.cancel(db, item, f"subscription {item.subscription_status}")
+                    report.cancelled += 1
+                    continue
+                try:
+                    sender.send(envelope_from, item.recipient, item.message)
+                except ServerUnavailable as exc:
+                    report.unreachable = str(exc)
+                    return
+                except TemporaryFailure as exc:
+                    if box.mark_temporary(db, item, now, str(exc), opts):
+                        report.deferred += 1
+                    else:
+                        report.failed += 1
+                except PermanentFailure as exc:
+                    report.failed += 1
+                    if box.mark_permanent(db, item, now, str(exc), opts):
+                        report.paused += 1
+                        stopped.add(item.subscription_id)
+                else:
+                    box.mark_sent(db, item, now)
+                    report.sent += 1
+    finally:
+        if own:
+            sender.close()
+
+
+def run(
+    db: Database,
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    compose: bool = True,
+    send: bool = True,
+    kinds: tuple[str, ...] | None = None,
+    wait: float | None = 600,
+    sender: SmtpSender | None = None,
+    composer: Composer | None = None,
+) -> RunReport:
+    """Compose what is due at ``now``, then deliver; serialised by the inbox lock."""
+    now = now or utcnow()
+    opts = InboxOptions.from_settings(settings)
+    report = RunReport()
+    with run_lock(settings, wait=wait) as acquired:
+        if not acquired:
+            report.locked = True
+            return report
+        t0 = time.perf_counter()
+        if compose:
+            compose_due(db, settings, now, report=report, options=opts, composer=composer)
+        t1 = time.perf_counter()
+        if send:
+            deliver(db, settings, now, report=report, options=opts, kinds=kinds, sender=sender)
+        t2 = time.perf_counter()
+    report.seconds = {"compose": round(t1 - t0, 3), "deliver": round(t2 - t1, 3)}
+    return report
+
+
+@dataclass
+class Preview:
+    """What a subscriber's next digest would contain (nothing is written)."""
+
+    subscription: Subscription | None
+    period: Period
+    content: DigestContent
+    subject: str
+    text: str
+    html: str
+
+
+def preview(
+    db: Database,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    email: str | None = None,
+    subscription: Subscription | None = None,
+    prefs: Preferences | None = None,
+    user_id: int | None = None,
+) -> Preview:
+    """The next digest of ``subscription`` (or of ``email``, or of bare ``prefs``)."""
+    now = now or utcnow()
+    opts = InboxOptions.from_settings(settings)
+    if subscription is None and email:
+        subscription = find_by_email(db, email)
+    if subscription is not None:
+        prefs = subscription.prefs
+        user_id = subscription.user_id or user_id or _account_id(db, subscription.email)
+    prefs = prefs or Preferences(similar_to_upvotes=user_id is not None)
+    period = due_period(
+        prefs.frequency, prefs.timezone, now, hour=opts.digest_hour, weekday=opts.digest_weekday
+    )
+    if subscription is not None:
+        with db.connect() as conn:
+            sent = conn.execute(
+                select(digests.c.id).where(
+                    digests.c.subscription_id == subscription.id, digests.c.period == period.key
+                )
+            ).first()
+        if sent is not None:
+            period = next_period(period, weekday=opts.digest_weekday)
+    content = Composer(db, settings).compose(prefs, period, user_id)
+    subject, text, html = Renderer(settings).digest_parts(
+        subscription_id=subscription.id if subscription else 0, period=period, content=content
+    )
+    return Preview(subscription, period, content, subject, text, html)
+
+
+def _account_id(db: Database, email: str) -> int | None:
+    with db.connect() as conn:
+        return conn.execute(select(users.c.id).where(users.c.email == email)).scalar()

@@ -1,0 +1,205 @@
+"""Keyword search through the CLI and the Python API on the bundled sample."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .conftest import cli, settings_for
+
+
+def search_json(home: Path, *args: str) -> list[dict]:
+    proc = cli(home, "search", *args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def service(sample_home: Path):
+    from paperwire.search.service import SearchService
+
+    return SearchService(settings_for(sample_home))
+
+
+def test_cli_json_items(sample_home: Path) -> None:
+    items = search_json(sample_home, "zero bubble pipeline parallelism", "--limit", "5")
+    assert items[0]["id"] == "2401.10241"
+    assert items[0]["title"] == "Zero Bubble Pipeline Parallelism"
+    assert {"id", "title", "score", "authors", "date", "upvotes"} <= set(items[0])
+    assert len(items) <= 5
+
+
+def test_cli_readable_output(sample_home: Path) -> None:
+    proc = cli(sample_home, "search", "Lumiere space-time diffusion", "--limit", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "Lumiere" in proc.stdout and "2401.12945" in proc.stdout
+
+
+def test_title_is_boosted(service) -> None:
+    hits = service.search("pipeline parallelism", limit=5).hits
+    assert hits[0].id == "2401.10241"
+
+
+def test_phrase_author_and_exclusion(service, sample_home) -> None:
+    ids = {h.id for h in service.search('author:"Tri Dao"', limit=50).hits}
+    assert {"2402.10193", "2401.10774"} <= ids
+    without = {h.id for h in service.search('author:"Tri Dao" -medusa', limit=50).hits}
+    assert "2401.10774" not in without and "2402.10193" in without
+    phrase = service.search('"video generation"', limit=50).hits
+    assert phrase
+    from paperwire.catalog.store import get_paper
+    from paperwire.db import open_database
+
+    db = open_database(settings_for(sample_home))
+    for hit in phrase:
+        row = get_paper(db, hit.id)
+        words = re.findall(r"[a-z0-9]+", f"{row['title']} {row['abstract']}".lower())
+        assert "video generat" in " ".join(words)
+
+
+def test_direct_lookup(service) -> None:
+    for text in (
+        "2401.10241",
+        "arXiv:2401.10241v2",
+        "https://arxiv.org/abs/2401.10241",
+        "https://huggingface.co/papers/2401.10241",
+    ):
+        result = service.search(text)
+        assert result.direct == "2401.10241", text
+        assert [h.id for h in result.hits] == ["2401.10241"]
+    missing = service.search("2101.00001")
+    assert (
+        missing.direct is None and missing.hits == [] and "not in this catalog" in missing.message
+    )
+
+
+def test_category_filters(service) -> None:
+    cv = service.search("model", categories=["cs.CV"], limit=100)
+    assert cv.hits
+    by_query = service.search("model cat:cs.CV", limit=100)
+    assert [h.id for h in by_query.hits] == [h.id for h in cv.hits]
+    archive = service.search("model", categories=["eess"], limit=100)
+    assert archive.hits and not ({h.id for h in archive.hits} & {h.id for h in cv.hits})
+    bad = service.search("model", categories=["not a category!"])
+    assert bad.hits == [] and "not a category" in bad.message
+
+
+def test_date_and_upvote_filters(service, sample_home) -> None:
+    from paperwire.catalog.store import get_paper
+    from paperwire.db import open_database
+
+    db = open_database(settings_for(sample_home))
+    res = service.search(
+        "language model", since=date(2024, 2, 1), until=date(2024, 2, 29), min_upvotes=20, limit=100
+    )
+    assert res.hits
+    for h in res.hits:
+        row = get_paper(db, h.id)
+        assert date(2024, 2, 1) <= row["listed_on"] <= date(2024, 2, 29)
+        assert row["upvotes"] >= 20
+    assert service.search("language model", since=date(2030, 1, 1)).hits == []
+
+
+def test_sorts(sample_home: Path) -> None:
+    newest = search_json(sample_home, "language model", "--sort", "newest", "--limit", "30")
+    dates = [i["date"] for i in newest]
+    assert dates == sorted(dates, reverse=True)
+    top = search_json(sample_home, "", "--sort", "upvotes", "--limit", "5")
+    assert top[0]["id"] == "2402.17764"  # 553 upvotes, the sample's maximum
+    votes = [i["upvotes"] for i in top]
+    assert votes == sorted(votes, reverse=True)
+    listing = search_json(sample_home, "", "--limit", "10", "--since", "2024-04-01")
+    assert listing and all(i["date"] >= "2024-04-01" for i in listing)
+
+
+def test_cli_filters(sample_home: Path) -> None:
+    items = search_json(
+        sample_home, "video", "--category", "cs.CV", "--min-upvotes", "50", "--limit", "50"
+    )
+    assert items and all(i["upvotes"] >= 50 and "cs.CV" in i["categories"] for i in items)
+
+
+def test_pagination_is_consistent(service) -> None:
+    full = [h.id for h in service.search("language model", limit=30).hits]
+    pages = [
+        h.id
+        for off in (0, 10, 20)
+        for h in service.search("language model", limit=10, offset=off).hits
+    ]
+    assert pages == full
+
+
+def test_messages_for_repairs(service) -> None:
+    res = service.search('"unbalanced large language')
+    assert res.hits and "unbalanced quote" in res.message
+    assert "unknown sort" in service.search("x", sort="sideways").message
+
+
+def test_papers_without_vectors_are_found(service) -> None:
+    # This home has no embeddings at all: keyword search alone must work.
+    assert service.search("zero bubble").hits[0].id == "2401.10241"
+    assert service.similar("2401.10241") == []
+
+
+search_text = st.one_of(
+    st.text(max_size=200),
+    st.lists(
+        st.sampled_from(
+            [
+                '"',
+                "-",
+                "author:",
+                "cat:",
+                "ti:",
+                "cs.CV",
+                "video",
+                "é",
+                "\x00",
+                "*",
+                ":",
+                "(",
+                "2401.10241",
+                "https://arxiv.org/abs/",
+                " ",
+            ]
+        ),
+        max_size=20,
+    ).map("".join),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text=search_text,
+    cats=st.one_of(st.none(), st.lists(st.text(max_size=12), max_size=3)),
+    since=st.one_of(st.none(), st.dates()),
+    until=st.one_of(st.none(), st.dates()),
+    min_up=st.one_of(st.none(), st.integers(-(10**12), 10**12)),
+    sort=st.sampled_from(["relevance", "newest", "upvotes", "???"]),
+    limit=st.integers(-5, 2000),
+    offset=st.integers(-5, 2000),
+)
+def test_search_never_raises(
+    service, text, cats, since, until, min_up, sort, limit, offset
+) -> None:
+    result = service.search(
+        text,
+        categories=cats,
+        since=since,
+        until=until,
+        min_upvotes=min_up,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    assert result.message != "search failed; please try a simpler query"
+    assert len(result.hits) <= max(limit, 0)
+    assert all(isinstance(h.id, str) and h.id for h in result.hits)

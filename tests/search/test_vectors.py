@@ -1,0 +1,114 @@
+"""Vector index, hybrid fusion and similar papers (FakeEncoder vectors on the sample)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import FakeEncoder, settings_for
+
+
+@pytest.fixture(scope="module")
+def vservice(vector_home: Path):
+    from paperwire.search.service import SearchService
+
+    return SearchService(settings_for(vector_home), encoder=FakeEncoder())
+
+
+def _exact_top(matrix: np.ndarray, q: np.ndarray, k: int) -> list[int]:
+    return list(np.argsort(-(matrix @ q), kind="stable")[:k])
+
+
+def test_ann_recall_at_10(vector_home: Path) -> None:
+    from paperwire.search import vectors as vec
+    from paperwire.search.indexing import State, VectorFiles
+
+    home = vector_home / "index"
+    state = State.read(home)
+    files = VectorFiles.load(home / state.vector_matrix)
+    matrix = np.asarray(files.matrix, np.float32)
+    index = vec.load_index(home / state.vectors, view=True)
+    rng = np.random.default_rng(7)
+    queries = matrix[rng.choice(len(matrix), 200, replace=False)]
+    queries = queries + rng.normal(0, 0.02, queries.shape).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    recall = []
+    for q in queries:
+        exact = {int(files.keys[i]) for i in _exact_top(matrix, q, 10)}
+        keys, _ = vec.search(index, q, 10)
+        recall.append(len(exact & {int(k) for k in keys}) / 10)
+    assert np.mean(recall) >= 0.95
+
+
+@pytest.mark.skipif(
+    not (
+        Path(__file__).resolve().parents[2] / "paperwire/samples/hf-daily-papers.embeddings.npz"
+    ).exists(),
+    reason="sample embeddings not built",
+)
+def test_ann_recall_on_real_sample_embeddings() -> None:
+    from paperwire.search import vectors as vec
+    from paperwire.search.embeddings import SAMPLE_EMBEDDINGS, read_embeddings_file
+
+    data = read_embeddings_file(SAMPLE_EMBEDDINGS)
+    matrix = np.asarray(data.vectors, np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    index = vec.new_index(matrix.shape[1])
+    keys = np.arange(len(matrix), dtype=np.uint64)
+    index.add(keys, matrix)
+    recall = []
+    for i in range(0, len(matrix), 3):
+        exact = set(_exact_top(matrix, matrix[i], 10))
+        found, _ = vec.search(index, matrix[i], 10)
+        recall.append(len(exact & {int(k) for k in found}) / 10)
+    assert np.mean(recall) >= 0.95
+
+
+def test_similar_excludes_itself(vservice) -> None:
+    hits = vservice.similar("2401.10241", limit=5)
+    assert len(hits) == 5
+    assert "2401.10241" not in [h.id for h in hits]
+    sims = [h.score for h in hits]
+    assert sims == sorted(sims, reverse=True)
+    assert vservice.similar("2401.10241", limit=0) == []
+    assert vservice.similar("9999.99999") == []
+    assert vservice.similar("not an id \ud800") == []
+
+
+def test_hybrid_uses_both_systems(vservice) -> None:
+    res = vservice.search("pipeline parallelism bubbles in distributed training", limit=20)
+    assert res.hits[0].id == "2401.10241"
+    assert res.hits[0].keyword_rank is not None and res.hits[0].vector_rank is not None
+    assert any(h.vector_rank is not None for h in res.hits)
+    assert any(h.keyword_rank is not None for h in res.hits)
+    scores = [h.score for h in res.hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_filters_and_exclusions_apply_to_vector_hits(vservice, vector_home: Path) -> None:
+    from paperwire.catalog.store import get_paper
+    from paperwire.db import open_database
+
+    db = open_database(settings_for(vector_home))
+    res = vservice.search(
+        "speech audio generation", categories=["eess.AS"], min_upvotes=3, limit=30
+    )
+    assert res.hits
+    for h in res.hits:
+        row = get_paper(db, h.id)
+        assert "eess.AS" in row["categories"] and row["upvotes"] >= 3
+    res = vservice.search("diffusion video -video", limit=30)
+    for h in res.hits:
+        row = get_paper(db, h.id)
+        assert "video" not in f"{row['title']} {row['abstract']}".lower().replace("videos", "")
+
+
+def test_fusion_rrf() -> None:
+    from paperwire.search.service import fuse
+
+    fused = fuse([1, 2, 3], [3, 4], k=60)
+    assert fused[0][0] == 3  # in both lists
+    assert [k for k, _ in fused].count(3) == 1
+    assert fuse([], []) == []
