@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from ..config import Settings
 from .common import database, settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -88,6 +90,16 @@ def prepare_demo(echo: bool = True) -> int:
     return count_papers(db)
 
 
+def _warm_search(cfg: Settings) -> None:
+    """Load the query encoder before the first visitor searches (it takes seconds once)."""
+    try:
+        from ..search.service import get_search_service
+
+        get_search_service(cfg).search("warm up", limit=1)
+    except Exception:  # search is optional: the site works without it
+        log.debug("search warm-up failed", exc_info=True)
+
+
 @click.command("demo")
 @_host_port
 def demo_cmd(host: str, port: int) -> None:
@@ -105,6 +117,7 @@ def demo_cmd(host: str, port: int) -> None:
     cfg = settings()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"Paperwire demo: {papers} papers in {cfg.home}. Open http://{shown}:{port}/")
+    threading.Thread(target=_warm_search, args=(cfg,), name="warm-search", daemon=True).start()
     uvicorn.run(create_app(cfg), host=host, port=port, log_level="info", proxy_headers=True)
 
 

@@ -158,6 +158,18 @@ def _hit_ids(result: Any) -> list[str]:
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+def _web_url(value: object) -> str | None:
+    """``value`` if it is a plain http(s) URL: catalog links never become script links."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if value.lower().startswith(("https://", "http://")) and not any(
+        ch in value for ch in "\x00\r\n\t<>\"' "
+    ):
+        return value
+    return None
+
+
 class Composer:
     """Composes digests for one run (or one preview), with per-run caches."""
 
@@ -166,12 +178,22 @@ class Composer:
     ) -> None:
         self.db = db
         self.settings = settings
-        self._search = _load_search(settings) if search is True else (search or None)
+        # Loaded on first use: a run whose subscribers want only trending and
+        # categories never pays for the search service (and its model).
+        self._search_loaded = search is not True
+        self._search_obj: Any | None = None if search is True else (search or None)
         self._pools: dict[tuple[date, date], dict[str, Paper]] = {}
         self._ranked: dict[tuple, list[Paper]] = {}
         self._seeds: dict[int, list[str]] = {}
         self._neighbours: dict[str, list[str]] = {}
         self._texts: dict[str, str] = {}
+
+    @property
+    def _search(self) -> Any | None:
+        if not self._search_loaded:
+            self._search_loaded = True
+            self._search_obj = _load_search(self.settings)
+        return self._search_obj
 
     # -- shared, cached look-ups -------------------------------------------
     def pool(self, window: tuple[date, date]) -> dict[str, Paper]:
@@ -207,8 +229,9 @@ class Composer:
                     primary_category=r.primary_category,
                     categories=tuple(r.categories or ()),
                     listed_on=r.listed_on,
-                    arxiv_url=(r.links or {}).get("abs") or f"https://arxiv.org/abs/{r.id}",
-                    pdf_url=(r.links or {}).get("pdf"),
+                    arxiv_url=_web_url((r.links or {}).get("abs"))
+                    or f"https://arxiv.org/abs/{r.id}",
+                    pdf_url=_web_url((r.links or {}).get("pdf")),
                 )
                 for r in rows
             ]

@@ -30,6 +30,7 @@ class InboxOptions:
     subscribe_per_ip: int = 10  # subscribe requests per IP per hour
     confirmations_per_address: int = 3  # confirmation mails per address per day
     smtp_timeout: float = 30.0
+    keep_days: int = 30  # rendered messages are kept this long, then only their state
 
     @classmethod
     def from_settings(cls, settings: Settings, env: dict[str, str] | None = None) -> InboxOptions:

@@ -14,10 +14,10 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 
 from ..db import Database
-from ..db.schema.inbox import outbox, subscriptions
+from ..db.schema.inbox import outbox, outbox_messages, subscriptions
 from .options import InboxOptions
 
 
@@ -66,12 +66,13 @@ def due(
             outbox.c.kind,
             outbox.c.subscription_id,
             outbox.c.recipient,
-            outbox.c.message,
+            outbox_messages.c.message,
             outbox.c.attempts,
             subscriptions.c.status,
             subscriptions.c.failure_count,
         )
         .join(subscriptions, subscriptions.c.id == outbox.c.subscription_id)
+        .join(outbox_messages, outbox_messages.c.outbox_id == outbox.c.id)
         .where(
             outbox.c.status == "pending",
             # A message never tried is due at once, even when --at lies in the past
@@ -104,6 +105,15 @@ def mark_sent(db: Database, item: Pending, now: datetime) -> None:
                 .where(subscriptions.c.id == item.subscription_id)
                 .values(failure_count=0)
             )
+
+
+def purge(db: Database, before: datetime) -> int:
+    """Drop the bodies of messages settled before ``before`` (their state rows stay)."""
+    settled = select(outbox.c.id).where(outbox.c.status != "pending", outbox.c.created_at < before)
+    with db.begin() as conn:
+        return conn.execute(
+            delete(outbox_messages).where(outbox_messages.c.outbox_id.in_(settled))
+        ).rowcount
 
 
 def cancel(db: Database, item: Pending, reason: str) -> None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from ..config import Settings
 from ..db import Database
 from ..db.schema.accounts import users
-from ..db.schema.inbox import digests, outbox, subscriptions
+from ..db.schema.inbox import digests, outbox, outbox_messages, subscriptions
 from . import outbox as box
 from .compose import Composer, DigestContent
 from .options import InboxOptions
@@ -197,24 +197,41 @@ def _write(conn: Connection, prepared: list, now: datetime) -> None:
         .scalars()
         .all()
     )
-    messages = [
-        {
-            "kind": "digest",
-            "subscription_id": row.id,
-            "digest_id": digest_id,
-            "recipient": row.email,
-            "message_id": message[0],
-            "message": box.pack(message[1]),
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
+    queued = [
+        (row, message, digest_id)
         for (row, _p, _c, message), digest_id in zip(prepared, ids, strict=True)
         if message is not None
     ]
-    if messages:
-        conn.execute(insert(outbox), messages)
+    if not queued:
+        return
+    outbox_ids = (
+        conn.execute(
+            insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "kind": "digest",
+                    "subscription_id": row.id,
+                    "digest_id": digest_id,
+                    "recipient": row.email,
+                    "message_id": message[0],
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for row, message, digest_id in queued
+            ],
+        )
+        .scalars()
+        .all()
+    )
+    conn.execute(
+        insert(outbox_messages),
+        [
+            {"outbox_id": oid, "message": box.pack(message[1])}
+            for (_row, message, _d), oid in zip(queued, outbox_ids, strict=True)
+        ],
+    )
 
 
 def _write_one(db: Database, item: tuple, now: datetime) -> bool:
@@ -303,6 +320,8 @@ def run(
         t1 = time.perf_counter()
         if send:
             deliver(db, settings, now, report=report, options=opts, kinds=kinds, sender=sender)
+            if kinds is None:
+                box.purge(db, now - timedelta(days=opts.keep_days))
         t2 = time.perf_counter()
     report.seconds = {"compose": round(t1 - t0, 3), "deliver": round(t2 - t1, 3)}
     return report

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from ..config import Settings
 from ..db import Database
 from ..db.schema.accounts import users
-from ..db.schema.inbox import outbox, subscriptions
+from ..db.schema.inbox import outbox, outbox_messages, subscriptions
 from . import render
 from .options import InboxOptions
 from .outbox import pack
@@ -321,19 +321,19 @@ def _enqueue(
     message: bytes,
     now: datetime,
 ) -> None:
-    conn.execute(
+    outbox_id = conn.execute(
         insert(outbox).values(
             kind=kind,
             subscription_id=subscription_id,
             recipient=recipient,
             message_id=message_id,
-            message=pack(message),
             status="pending",
             attempts=0,
             next_attempt_at=now,
             created_at=now,
         )
-    )
+    ).inserted_primary_key[0]
+    conn.execute(insert(outbox_messages).values(outbox_id=outbox_id, message=pack(message)))
 
 
 def confirm(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .keyword import Filters, category_terms, day_number
+from .keyword import Filters, category_terms, day_number, query_category_terms
 
 KEY_MASK = (1 << 63) - 1
 
@@ -113,6 +113,17 @@ class DocTable:
             vocab=vocab,
         )
 
+    def _rows_by_code(self) -> list[np.ndarray]:
+        """Rows of each category code (computed once per loaded table)."""
+        cached = getattr(self, "_by_code", None)
+        if cached is None:
+            order = np.argsort(self.cat_codes, kind="stable")
+            bounds = np.searchsorted(self.cat_codes[order], np.arange(len(self.vocab) + 1))
+            rows = self.cat_rows[order]
+            cached = [rows[bounds[i] : bounds[i + 1]] for i in range(len(self.vocab))]
+            self._by_code = cached
+        return cached
+
     # -- persistence -------------------------------------------------------
     def save(self, path: Path) -> None:
         """Write to ``path`` (caller swaps it in atomically)."""
@@ -173,9 +184,10 @@ class DocTable:
         for group in (filters.categories, filters.query_categories):
             if not group:
                 continue
-            wanted = [i for i, c in enumerate(self.vocab) if c in set(category_terms(group))]
+            terms = set(query_category_terms(group))
             in_group = np.zeros(len(self), bool)
-            if wanted:
-                in_group[self.cat_rows[np.isin(self.cat_codes, wanted)]] = True
+            for code, cat in enumerate(self.vocab):
+                if cat in terms:
+                    in_group[self._rows_by_code()[code]] = True
             mask &= in_group
         return mask

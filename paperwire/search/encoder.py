@@ -333,12 +333,16 @@ _encoders: dict[tuple[str, str], OnnxEncoder] = {}
 _lock = threading.Lock()
 
 
-def load_encoder(model_dir: Path, precision: Precision = "auto") -> OnnxEncoder:
+def load_encoder(
+    model_dir: Path, precision: Precision = "auto", *, threads: int | None = None
+) -> OnnxEncoder:
     """An encoder from ``model_dir`` (built there on first use); not cached."""
     manifest = ensure_model(model_dir)
     chosen = manifest["chosen"] if precision == "auto" else precision
     tokenizer = _load_tokenizer(weights_dir() / "tokenizer.json")
-    return OnnxEncoder(manifest["paths"][chosen], tokenizer, model_id=manifest["model_id"])
+    return OnnxEncoder(
+        manifest["paths"][chosen], tokenizer, model_id=manifest["model_id"], threads=threads
+    )
 
 
 def get_encoder(settings: Settings, precision: Precision = "auto") -> Encoder:

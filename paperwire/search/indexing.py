@@ -171,12 +171,12 @@ def _paper_count(db: Database) -> int:
 
 
 def current_model_id(settings: Settings) -> str | None:
-    """The encoder's model id (a constant: no model is loaded), or None without one."""
+    """The encoder's model id (no model is loaded), or None without an encoder."""
     try:
-        from .encoder import MODEL_ID
+        from .encoder import model_id_for
     except ImportError:
         return None
-    return str(MODEL_ID)
+    return str(model_id_for(settings))
 
 
 def _embedding_vectors(

@@ -102,6 +102,11 @@ def day_number(day: date | None) -> int:
     return NO_DAY if day is None else day.toordinal() - 719163
 
 
+def query_category_terms(categories: Iterable[str]) -> list[str]:
+    """Filter terms: ``cs.CL`` matches that category, ``cs`` any of its archive."""
+    return list(dict.fromkeys(c.strip().lower() for c in categories if str(c).strip()))
+
+
 def category_terms(categories: Iterable[str]) -> list[str]:
     """Index terms for categories: each one lower-cased, plus its archive (``cs``)."""
     out: dict[str, None] = {}
@@ -248,7 +253,7 @@ class KeywordIndex:
     def _filter_queries(self, filters: Filters) -> list[tantivy.Query]:
         out: list[tantivy.Query] = []
         for group in (filters.categories, filters.query_categories):
-            cats = category_terms(group)
+            cats = query_category_terms(group)
             if cats:
                 out.append(tantivy.Query.term_set_query(self.schema, "cats", cats))
             elif group:  # categories given, none valid: match nothing

@@ -103,8 +103,6 @@ class SearchService:
         sig = self._signature()
         snap = self._snap
         if snap is not None and snap.signature == sig:
-            if snap.keyword is not None:
-                snap.keyword.reload()
             return snap
         with self._lock:
             if self._snap is not None and self._snap.signature == sig:

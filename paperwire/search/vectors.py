@@ -25,8 +25,8 @@ with contextlib.suppress(ImportError):
 from usearch.index import Index
 
 CONNECTIVITY = 16
-EXPANSION_ADD = 128
-EXPANSION_SEARCH = 96
+EXPANSION_ADD = 64
+EXPANSION_SEARCH = 512
 DTYPE = "f16"
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import escape
+from starlette.concurrency import run_in_threadpool
 
 from .cache import PageCache
 from .security import csrf_token, current_user
@@ -63,7 +64,13 @@ def error_page(request: Request, error: PageError) -> HTMLResponse:
     )
 
 
-def cached_page(
+def _session_cookie() -> str:
+    from . import security
+
+    return getattr(security, "SESSION_COOKIE", "paperwire_session")
+
+
+async def cached_page(
     request: Request,
     template: str,
     build: Callable[[], dict[str, Any] | Response],
@@ -75,8 +82,27 @@ def cached_page(
     Anonymous viewers share one rendering per URL for a few seconds (the form
     token is put in per response); logged-in viewers get a fresh page showing
     their own votes.  ``build`` may return a Response (a redirect) or raise
-    :class:`PageError`.
+    :class:`PageError`.  A cache hit is answered on the event loop; everything
+    that touches the database runs in the thread pool.
     """
+    if cache and not request.cookies.get(_session_cookie()):
+        html = page_cache(request).get(("page", str(request.url)))
+        if html is not None:
+            return _with_token(request, html)
+    return await run_in_threadpool(_page, request, template, build, cache)
+
+
+def _with_token(request: Request, html: str) -> HTMLResponse:
+    token = str(escape(csrf_token(request)))
+    return HTMLResponse(html.replace(CSRF_SLOT, token), headers=HTML_HEADERS)
+
+
+def _page(
+    request: Request,
+    template: str,
+    build: Callable[[], dict[str, Any] | Response],
+    cache: bool,
+) -> Response:
     user = current_user(request)
     try:
         if user is None and cache:
@@ -89,8 +115,7 @@ def cached_page(
                     return context
                 html = render(request, template, context, user=None, csrf=CSRF_SLOT)
                 store.put(key, html)
-            token = str(escape(csrf_token(request)))
-            return HTMLResponse(html.replace(CSRF_SLOT, token), headers=HTML_HEADERS)
+            return _with_token(request, html)
         context = build()
         if isinstance(context, Response):
             return context

@@ -86,6 +86,10 @@ def test_category_filters(service) -> None:
     assert [h.id for h in by_query.hits] == [h.id for h in cv.hits]
     archive = service.search("model", categories=["eess"], limit=100)
     assert archive.hits and not ({h.id for h in archive.hits} & {h.id for h in cv.hits})
+    cl = service.search("model", categories=["cs.CL"], limit=100).hits
+    assert cl and not ({h.id for h in cl} & {h.id for h in cv.hits})  # cs.CL is not all of cs
+    everything_cs = service.search("model", categories=["cs"], limit=100).hits
+    assert {h.id for h in cv.hits} & {h.id for h in everything_cs}
     bad = service.search("model", categories=["not a category!"])
     assert bad.hits == [] and "not a category" in bad.message
 

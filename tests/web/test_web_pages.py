@@ -167,13 +167,15 @@ def test_search(web: httpx.Client):
     assert set(card_ids(page2.text)).isdisjoint(card_ids(r.text))
     top = web.get("/search", params={"q": "diffusion", "sort": "upvotes", "min_upvotes": 50})
     counts = upvotes(top.text)
-    assert counts and min(counts) >= 50
+    assert counts and min(counts) >= 50 and counts == sorted(counts, reverse=True)
+    category = web.get("/search", params={"category": "cs.CL", "sort": "newest"})
+    assert category.status_code == 200 and "Search the catalog" not in category.text
 
 
 def test_search_empty_state_and_no_results(web: httpx.Client):
     r = web.get("/search")
     assert r.status_code == 200 and "Search the catalog" in r.text
-    none = web.get("/search", params={"q": "zzqqxxnonexistentword"})
+    none = web.get("/search", params={"q": "zzqqxxnonexistentword", "min_upvotes": 100_000})
     assert none.status_code == 200 and "No papers match" in none.text
 
 

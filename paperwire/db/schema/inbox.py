@@ -6,8 +6,9 @@
 - ``digests``: one row per subscription and period, *unique*, written in the
   same transaction as the outbox row that carries it (or with status ``empty``
   when there was nothing new), so a re-run never composes a period twice.
-- ``outbox``: every message to send (confirmations, notices, digests), fully
-  rendered, with its delivery state, attempts and next retry time.
+- ``outbox``: every message to send (confirmations, notices, digests) with its
+  delivery state, attempts and next retry time; ``outbox_messages`` holds the
+  fully rendered message (kept for ``keep_days`` after delivery).
 """
 
 from sqlalchemy import (
@@ -88,7 +89,6 @@ outbox = Table(
     ),
     Column("recipient", String(320), nullable=False),
     Column("message_id", String(255), nullable=False, unique=True),
-    Column("message", LargeBinary, nullable=False, doc="the RFC 5322 message (CRLF), zlib-compressed"),
     Column("status", String(16), nullable=False, doc="pending|sent|failed|cancelled"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
@@ -98,3 +98,12 @@ outbox = Table(
 )
 Index("ix_outbox_status_next_attempt_at", outbox.c.status, outbox.c.next_attempt_at)
 Index("ix_outbox_subscription_id_kind", outbox.c.subscription_id, outbox.c.kind)
+
+# The rendered messages, apart from their small, often-updated delivery state
+# (SQLite rewrites a whole row, blob included, on every update).
+outbox_messages = Table(
+    "outbox_messages",
+    metadata,
+    Column("outbox_id", ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True),
+    Column("message", LargeBinary, nullable=False, doc="RFC 5322 bytes (CRLF), zlib-compressed"),
+)

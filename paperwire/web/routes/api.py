@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from ... import feed
 from ...catalog.ids import parse_arxiv_id
@@ -65,15 +66,16 @@ def _bad(param: str, message: str) -> HTTPException:
     return HTTPException(status_code=422, detail=f"{param}: {message}")
 
 
-def _json(request: Request, build: Callable[[], tuple[Any, dict[str, str]]]) -> Response:
-    """Serve ``build()`` as JSON, shared between identical requests for a few seconds."""
+async def _json(request: Request, build: Callable[[], tuple[Any, dict[str, str]]]) -> Response:
+    """Serve ``build()`` as JSON, shared between identical requests for a few seconds.
+
+    A cache hit is answered on the event loop; ``build`` runs in the thread pool.
+    """
     store = request.app.state.page_cache
     key = ("api", str(request.url))
     cached = store.get(key)
     if cached is None:
-        data, headers = build()
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-        cached = (body, headers)
+        cached = await run_in_threadpool(_encode, build)
         store.put(key, cached)
     body, headers = cached
     return Response(
@@ -81,6 +83,11 @@ def _json(request: Request, build: Callable[[], tuple[Any, dict[str, str]]]) -> 
         media_type="application/json",
         headers={"Cache-Control": API_CACHE_CONTROL, **headers},
     )
+
+
+def _encode(build: Callable[[], tuple[Any, dict[str, str]]]) -> tuple[bytes, dict[str, str]]:
+    data, headers = build()
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), headers
 
 
 def _period(date_: str | None, week: str | None, month: str | None) -> Period | None:
@@ -103,7 +110,7 @@ def _period(date_: str | None, week: str | None, month: str | None) -> Period | 
     responses=ERRORS,
     summary="Daily papers (Hugging Face compatible)",
 )
-def daily_papers(
+async def daily_papers(
     request: Request,
     date_: Annotated[
         str | None,
@@ -164,7 +171,7 @@ def daily_papers(
             headers["X-Paperwire-Period"] = chosen.label
         return [daily_item(c) for c in result.items], headers
 
-    return _json(request, build)
+    return await _json(request, build)
 
 
 @router.get(
@@ -173,7 +180,7 @@ def daily_papers(
     responses=ERRORS,
     summary="Search papers",
 )
-def search_papers(
+async def search_papers(
     request: Request,
     q: Annotated[str, Query(min_length=1, max_length=500, description="the query")],
     category: Annotated[
@@ -213,7 +220,7 @@ def search_papers(
             headers["X-Search-Note"] = outcome.message.encode("ascii", "replace").decode()
         return [daily_item(c) for c in outcome.cards], headers
 
-    return _json(request, build)
+    return await _json(request, build)
 
 
 def _resolve(paper_id: str) -> str:
@@ -229,21 +236,21 @@ def _resolve(paper_id: str) -> str:
     responses=ERRORS,
     summary="Similar papers",
 )
-def similar_papers(
+async def similar_papers(
     request: Request,
     paper_id: str,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> Response:
     """Papers closest in meaning to this one (empty until the search index is built)."""
     ident = _resolve(paper_id)
-    if feed.get_paper(_db(request), ident) is None:
-        raise HTTPException(404, f"arXiv:{ident} is not in this catalog")
 
     def build() -> tuple[Any, dict[str, str]]:
+        if feed.get_paper(_db(request), ident) is None:
+            raise HTTPException(404, f"arXiv:{ident} is not in this catalog")
         cards = searching.similar(request.app.state.settings, _db(request), ident, limit)
         return [daily_item(c) for c in cards], {}
 
-    return _json(request, build)
+    return await _json(request, build)
 
 
 @router.get(
@@ -252,7 +259,7 @@ def similar_papers(
     responses=ERRORS,
     summary="One paper",
 )
-def get_paper(request: Request, paper_id: str) -> Response:
+async def get_paper(request: Request, paper_id: str) -> Response:
     """A paper by arXiv id (a version suffix or an arXiv URL is accepted too)."""
     ident = _resolve(paper_id)
     if ident != paper_id:
@@ -278,4 +285,4 @@ def get_paper(request: Request, paper_id: str) -> Response:
         )
         return data, {}
 
-    return _json(request, build)
+    return await _json(request, build)

@@ -19,6 +19,7 @@ from xml.etree import ElementTree as ET
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from ... import __version__, feed
 from ...feed import PaperCard
@@ -158,17 +159,12 @@ def atom(content: FeedContent, base: str, self_url: str) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def _serve(request: Request, kind: str, q: str, view: str | None) -> Response:
-    query = " ".join(q.split())[:500]
+async def _serve(request: Request, kind: str, q: str, view: str | None) -> Response:
     store = request.app.state.page_cache
     key = ("feed", str(request.url))
     body = store.get(key)
     if body is None:
-        base = str(request.base_url).rstrip("/")
-        params = {k: v for k, v in (("q", query), ("view", view)) if v}
-        self_url = f"{base}/{kind}.xml" + (f"?{urlencode(params)}" if params else "")
-        content = _content(request, query, view)
-        body = rss(content, base, self_url) if kind == "rss" else atom(content, base, self_url)
+        body = await run_in_threadpool(_build, request, kind, q, view)
         store.put(key, body)
     media = "application/rss+xml" if kind == "rss" else "application/atom+xml"
     return Response(
@@ -178,17 +174,26 @@ def _serve(request: Request, kind: str, q: str, view: str | None) -> Response:
     )
 
 
+def _build(request: Request, kind: str, q: str, view: str | None) -> bytes:
+    query = " ".join(q.split())[:500]
+    base = str(request.base_url).rstrip("/")
+    params = {k: v for k, v in (("q", query), ("view", view)) if v}
+    self_url = f"{base}/{kind}.xml" + (f"?{urlencode(params)}" if params else "")
+    content = _content(request, query, view)
+    return rss(content, base, self_url) if kind == "rss" else atom(content, base, self_url)
+
+
 QueryParam = Annotated[str, Query(max_length=2000, description="a search query")]
 ViewParam = Annotated[str | None, Query(pattern="^(trending|daily)$")]
 
 
 @router.get("/rss.xml")
-def rss_feed(request: Request, q: QueryParam = "", view: ViewParam = None) -> Response:
+async def rss_feed(request: Request, q: QueryParam = "", view: ViewParam = None) -> Response:
     """RSS 2.0: the latest day, a search (``q``) or trending (``view=trending``)."""
-    return _serve(request, "rss", q, view)
+    return await _serve(request, "rss", q, view)
 
 
 @router.get("/atom.xml")
-def atom_feed(request: Request, q: QueryParam = "", view: ViewParam = None) -> Response:
+async def atom_feed(request: Request, q: QueryParam = "", view: ViewParam = None) -> Response:
     """Atom 1.0: the latest day, a search (``q``) or trending (``view=trending``)."""
-    return _serve(request, "atom", q, view)
+    return await _serve(request, "atom", q, view)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ... import feed
 from ...catalog.ids import parse_arxiv_id
@@ -74,7 +75,7 @@ def _week_of(day: date) -> str:
 
 
 @router.get("/")
-def home(request: Request, page: PageParam = 1) -> Response:
+async def home(request: Request, page: PageParam = 1) -> Response:
     """The latest day with papers, ranked by upvotes then recency."""
 
     def build() -> dict[str, Any]:
@@ -85,11 +86,11 @@ def home(request: Request, page: PageParam = 1) -> Response:
         context["is_home"] = True
         return context
 
-    return cached_page(request, "feed.html", build)
+    return await cached_page(request, "feed.html", build)
 
 
 @router.get("/day/{day}")
-def day_page(request: Request, day: str, page: PageParam = 1) -> Response:
+async def day_page(request: Request, day: str, page: PageParam = 1) -> Response:
     """One day's feed with links to the nearest days that have papers."""
 
     def build() -> dict[str, Any]:
@@ -99,11 +100,11 @@ def day_page(request: Request, day: str, page: PageParam = 1) -> Response:
             raise _bad_period(exc) from None
         return _period_context(request, period, page)
 
-    return cached_page(request, "feed.html", build)
+    return await cached_page(request, "feed.html", build)
 
 
 @router.get("/week/{week}")
-def week_page(request: Request, week: str, page: PageParam = 1) -> Response:
+async def week_page(request: Request, week: str, page: PageParam = 1) -> Response:
     """An ISO week's feed (``2026-W47``), ranked across the whole week."""
 
     def build() -> dict[str, Any] | Response:
@@ -115,11 +116,11 @@ def week_page(request: Request, week: str, page: PageParam = 1) -> Response:
             return RedirectResponse(f"/week/{period.label}", status_code=301)
         return _period_context(request, period, page)
 
-    return cached_page(request, "feed.html", build)
+    return await cached_page(request, "feed.html", build)
 
 
 @router.get("/month/{month}")
-def month_page(request: Request, month: str, page: PageParam = 1) -> Response:
+async def month_page(request: Request, month: str, page: PageParam = 1) -> Response:
     """A month's feed (``2026-11``)."""
 
     def build() -> dict[str, Any]:
@@ -129,7 +130,7 @@ def month_page(request: Request, month: str, page: PageParam = 1) -> Response:
             raise _bad_period(exc) from None
         return _period_context(request, period, page)
 
-    return cached_page(request, "feed.html", build)
+    return await cached_page(request, "feed.html", build)
 
 
 def _latest_or_home(request: Request, target: Any) -> Response:
@@ -167,7 +168,7 @@ def trending_page_data(db: Any, now: datetime, limit: int, offset: int) -> tuple
 
 
 @router.get("/trending")
-def trending_page(request: Request, page: PageParam = 1) -> Response:
+async def trending_page(request: Request, page: PageParam = 1) -> Response:
     """Papers of the last week ranked by time-decayed upvotes."""
 
     def build() -> dict[str, Any]:
@@ -184,7 +185,7 @@ def trending_page(request: Request, page: PageParam = 1) -> Response:
             "window_days": feed.ranking.TRENDING_WINDOW_DAYS,
         }
 
-    return cached_page(request, "feed.html", build)
+    return await cached_page(request, "feed.html", build)
 
 
 def _not_found(raw: str, ident: str | None) -> PageError:
@@ -205,7 +206,7 @@ def _not_found(raw: str, ident: str | None) -> PageError:
 
 
 @router.get("/papers/{paper_id:path}")
-def paper_page(request: Request, paper_id: str) -> Response:
+async def paper_page(request: Request, paper_id: str) -> Response:
     """A paper: abstract, links, BibTeX and similar papers.
 
     Also ``/papers/ID.bib`` and ``/papers/ID/bibtex`` (the BibTeX file);
@@ -221,7 +222,7 @@ def paper_page(request: Request, paper_id: str) -> Response:
         target = f"/papers/{ident}" + (".bib" if as_bib else "")
         return RedirectResponse(target, status_code=301)
     if as_bib:
-        return _bibtex_response(request, raw, ident)
+        return await run_in_threadpool(_bibtex_response, request, raw, ident)
 
     def build() -> dict[str, Any]:
         detail = feed.get_paper(_db(request), ident) if ident else None
@@ -234,7 +235,7 @@ def paper_page(request: Request, paper_id: str) -> Response:
             "similar": searching.similar(_settings(request), _db(request), detail.card.id, SIMILAR),
         }
 
-    return cached_page(request, "paper.html", build)
+    return await cached_page(request, "paper.html", build)
 
 
 def _bibtex_response(request: Request, raw: str, ident: str | None) -> Response:
@@ -266,7 +267,7 @@ def _parse_optional_day(value: str | None, name: str) -> date | None:
 
 
 @router.get("/search")
-def search_page(
+async def search_page(
     request: Request,
     q: Annotated[str, Query(max_length=10_000)] = "",
     category: Annotated[list[str] | None, Query(max_length=64)] = None,
@@ -296,7 +297,9 @@ def search_page(
             "total": 0,
             "pages": 1,
         }
-        if not query:
+        filtered = bool(categories or since or until or min_upvotes is not None)
+        context["filtered"] = filtered
+        if not query and not filtered:
             return context
         start = _parse_optional_day(since, "“From”")
         end = _parse_optional_day(until, "“To”")
@@ -324,7 +327,7 @@ def search_page(
         )
         return context
 
-    return cached_page(request, "search.html", build)
+    return await cached_page(request, "search.html", build)
 
 
 def page_categories(request: Request) -> list[tuple[str, int]]:

@@ -70,7 +70,6 @@ def upgrade() -> None:
         sa.Column("digest_id", sa.Integer, nullable=True),
         sa.Column("recipient", sa.String(320), nullable=False),
         sa.Column("message_id", sa.String(255), nullable=False),
-        sa.Column("message", sa.LargeBinary, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
@@ -93,8 +92,22 @@ def upgrade() -> None:
     op.create_index("ix_outbox_status_next_attempt_at", "outbox", ["status", "next_attempt_at"])
     op.create_index("ix_outbox_subscription_id_kind", "outbox", ["subscription_id", "kind"])
 
+    op.create_table(
+        "outbox_messages",
+        sa.Column("outbox_id", sa.Integer, nullable=False),
+        sa.Column("message", sa.LargeBinary, nullable=False),
+        sa.PrimaryKeyConstraint("outbox_id", name="pk_outbox_messages"),
+        sa.ForeignKeyConstraint(
+            ["outbox_id"],
+            ["outbox.id"],
+            name="fk_outbox_messages_outbox_id_outbox",
+            ondelete="CASCADE",
+        ),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("outbox_messages")
     op.drop_table("outbox")
     op.drop_table("digests")
     op.drop_index("ix_subscriptions_user_id", table_name="subscriptions")

@@ -1,0 +1,559 @@
+"""Hybrid search latency, ANN recall and index size at 80k (real) and 1M papers.
+
+    .venv/bin/python bench/embed_corpus.py                 # once: the 80k real vectors
+    .venv/bin/python bench/bench_search_latency.py         # sizes 80000 and 1000000
+    .venv/bin/python bench/bench_search_latency.py --sizes 80000 --queries 200
+
+What is measured, per corpus size, with the production code paths
+(``indexing.build_generation`` builds the files, ``SearchService`` answers):
+
+- hybrid query latency p50/p95 without query encoding (query vectors
+  precomputed) and with it (the project's ONNX encoder, in the timed call);
+- the parts: keyword top-100 (tantivy BM25), vector top-100 (HNSW + exact
+  float16 re-rank), encoding alone;
+- baseline in the same run: exact brute force, i.e. a numpy dot product over
+  all vectors (float32, held in memory) plus an exhaustive BM25 keyword scan
+  (SQLite FTS5, which scores every matching row), fused with the same RRF;
+- recall@10 of the vector path against exact search, and overlap@10 of the
+  hybrid results against the exact-baseline hybrid;
+- index sizes on disk and resident memory (RSS) of a fresh process that loads
+  the service and runs the queries.
+
+The 1M corpus: the 79,990 real papers (and their real MiniLM vectors from
+``.cache/embeddings/arxiv-cs-2025-2026.npz``) plus synthetic papers.  Each
+synthetic paper has two real parents A and B (seeded RNG): its title is the
+first half of A's title words + the second half of B's; its abstract is A's
+first sentences followed by B's last sentences (about as long as a real
+one); authors and categories are A's; its day is A's plus up to ±60 days;
+upvotes are geometric (p=0.3) minus one.  Its vector is
+``normalise(0.7·v_A + 0.3·v_B + ε)`` with ε ~ N(0, 0.03²) per dimension, so
+the synthetic vectors lie near the real data manifold rather than being
+uniform noise (which would make HNSW look worse and BM25 look better than real
+data would).  Queries are 2-5 consecutive words from the titles of random
+real papers (seed 1) that neither start nor end with a stopword, the way people
+type half-remembered titles.
+
+Numbers depend on the machine: the script prints the load average next to
+them, because on a shared 2-core box other processes inflate the tails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from paperwire.search import vectors as _vectors  # noqa: E402,F401  (loads onnxruntime first)
+
+CORPUS = ROOT.parent / "shared" / "data" / "arxiv-cs-2025-2026.jsonl.gz"
+EMBEDDINGS = ROOT / ".cache" / "embeddings" / "arxiv-cs-2025-2026.npz"
+MODEL_DIR = ROOT / ".cache" / "models"
+OUT = ROOT / "bench" / "out" / "latency"
+_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+# -- corpus ------------------------------------------------------------------------
+def load_corpus(limit: int | None = None) -> list[dict]:
+    """The shared corpus as catalog-shaped rows, cleaned by Paperwire's own reader."""
+    from paperwire.sources import open_source
+
+    rows = []
+    _, stream, _ = open_source(CORPUS)
+    for rec in stream:
+        if not hasattr(rec, "id"):
+            continue
+        rows.append(
+            {
+                "id": rec.id,
+                "title": rec.title or rec.id,
+                "abstract": rec.abstract or "",
+                "authors": list(rec.authors or []),
+                "categories": list(rec.categories or []),
+                "listed_on": rec.listed_on,
+                "submitted": rec.submitted,
+                "upvotes": 0,
+            }
+        )
+        if limit and len(rows) >= limit:
+            break
+    return rows
+
+
+def load_vectors(rows: list[dict]) -> tuple[np.ndarray, int]:
+    """Vectors for ``rows`` (float32, L2-normalised) and how many of them are real.
+
+    Reads the merged file of ``bench/embed_corpus.py`` or, while it is still
+    running, the chunks it has finished.  Papers without a real vector yet get
+    one made like the synthetic papers' (a mix of two real vectors plus noise),
+    and the table reports how many vectors were real.
+    """
+    from paperwire.search.embeddings import read_embeddings_file
+
+    if EMBEDDINGS.exists():
+        parts = [read_embeddings_file(EMBEDDINGS)]
+    else:
+        chunks = sorted((EMBEDDINGS.parent / EMBEDDINGS.stem).glob("chunk-*.npz"))
+        if not chunks:
+            sys.exit(f"{EMBEDDINGS} missing: run .venv/bin/python bench/embed_corpus.py first")
+        parts = [read_embeddings_file(c) for c in chunks]
+    pos: dict[str, tuple[int, int]] = {}
+    for pi, part in enumerate(parts):
+        for i, pid in enumerate(part.ids):
+            pos[str(pid)] = (pi, i)
+    have = [j for j, r in enumerate(rows) if r["id"] in pos]
+    matrix = np.empty((len(rows), np.asarray(parts[0].vectors).shape[1]), np.float32)
+    for j in have:
+        pi, i = pos[rows[j]["id"]]
+        matrix[j] = parts[pi].vectors[i]
+    real = matrix[have]
+    real /= np.linalg.norm(real, axis=1, keepdims=True)
+    matrix[have] = real
+    missing = sorted(set(range(len(rows))) - set(have))
+    if missing:
+        matrix[missing] = synthetic_vectors(real, len(missing), seed=7)
+    return matrix, len(have)
+
+
+def synthetic_rows(real: list[dict], n_extra: int, seed: int = 42) -> Iterator[dict]:
+    """Recombined papers (see the module docstring); deterministic for a seed."""
+    rng = random.Random(seed)
+    sentences = [_SENT.split(r["abstract"]) for r in real]
+    for j in range(n_extra):
+        a, b = rng.randrange(len(real)), rng.randrange(len(real))
+        ra, rb = real[a], real[b]
+        ta, tb = ra["title"].split(), rb["title"].split()
+        title = " ".join(ta[: max(1, len(ta) // 2)] + tb[len(tb) // 2 :])
+        sa, sb = sentences[a], sentences[b]
+        ka = max(1, len(sa) // 2)
+        abstract = " ".join(sa[:ka] + sb[len(sb) - max(1, len(sb) - len(sb) // 2) :])
+        day = (ra["listed_on"] or date(2025, 6, 1)) + timedelta(days=rng.randint(-60, 60))
+        yield {
+            "id": f"syn{j:07d}",
+            "title": title,
+            "abstract": abstract,
+            "authors": ra["authors"],
+            "categories": ra["categories"],
+            "listed_on": day,
+            "submitted": None,
+            "upvotes": min(int(np.log(1 - rng.random()) / np.log(0.7)), 10_000),
+            "_parents": (a, b),
+        }
+
+
+def synthetic_vectors(base: np.ndarray, n_extra: int, seed: int = 42) -> np.ndarray:
+    """Vectors for :func:`synthetic_rows` (same parents: the same RNG sequence)."""
+    rng = random.Random(seed)
+    noise_rng = np.random.default_rng(seed)
+    parents = np.zeros((n_extra, 2), np.int64)
+    for j in range(n_extra):
+        parents[j] = (rng.randrange(len(base)), rng.randrange(len(base)))
+        rng.randint(-60, 60)
+        rng.random()
+    out = np.empty((n_extra, base.shape[1]), np.float32)
+    step = 50_000
+    for i in range(0, n_extra, step):
+        p = parents[i : i + step]
+        block = 0.7 * base[p[:, 0]] + 0.3 * base[p[:, 1]]
+        block += noise_rng.normal(0, 0.03, block.shape).astype(np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        out[i : i + step] = block
+    return out
+
+
+def make_queries(real: list[dict], n: int, seed: int = 1) -> list[str]:
+    from paperwire.search.keyword import STOPWORDS
+
+    rng = random.Random(seed)
+    out = []
+    while len(out) < n:
+        words = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9\-]+", rng.choice(real)["title"])]
+        if len(words) < 2:
+            continue
+        k = rng.randint(2, min(5, len(words)))
+        start = rng.randrange(0, len(words) - k + 1)
+        span = words[start : start + k]
+        if span[0].lower() in STOPWORDS or span[-1].lower() in STOPWORDS:
+            continue  # nobody types "System for" or "the Era"
+        out.append(" ".join(span))
+    return out
+
+
+# -- building ------------------------------------------------------------------------
+def build(index_root: Path, real: list[dict], base: np.ndarray, size: int) -> dict:
+    """Index files for ``size`` papers under ``index_root/home/index``; FTS5 beside them."""
+    from paperwire.search.encoder import MODEL_ID
+    from paperwire.search.indexing import build_generation
+
+    n_extra = max(0, size - len(real))
+    real = real[:size]
+    home = index_root / "home"
+    if index_root.exists():
+        shutil.rmtree(index_root)
+    index_dir = home / "index"
+    index_dir.mkdir(parents=True)
+
+    def rows() -> Iterator[dict]:
+        yield from real
+        yield from synthetic_rows(real, n_extra)
+
+    def vectors() -> tuple[list[str], np.ndarray]:
+        ids = [r["id"] for r in real] + [f"syn{j:07d}" for j in range(n_extra)]
+        extra = synthetic_vectors(base[: len(real)], n_extra)
+        return ids, np.concatenate([base[: len(real)], extra])
+
+    stage_t: dict[str, float] = {}
+    last = {"t": time.perf_counter(), "stage": None}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if last["stage"] != stage:
+            last["stage"], last["t"] = stage, time.perf_counter()
+        stage_t[stage] = time.perf_counter() - last["t"]
+        if done == total or done % 100_000 == 0:
+            print(f"  {stage}: {done}/{total} ({stage_t[stage]:.0f}s)", file=sys.stderr)
+
+    t0 = time.perf_counter()
+    state = build_generation(
+        index_dir,
+        1,
+        rows(),
+        total=size,
+        vectors=vectors,
+        model_id=MODEL_ID,
+        progress=progress,
+        threads=2,
+    )
+    state.write(index_dir)
+    build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fts = index_root / "fts5.sqlite"
+    con = sqlite3.connect(fts)
+    con.execute(
+        "CREATE VIRTUAL TABLE docs USING fts5(id UNINDEXED, title, abstract, authors,"
+        " tokenize='porter unicode61')"
+    )
+    batch = []
+    for r in rows():
+        batch.append((r["id"], r["title"], r["abstract"], " ".join(r["authors"])))
+        if len(batch) == 10_000:
+            con.executemany("INSERT INTO docs VALUES (?,?,?,?)", batch)
+            batch = []
+    con.executemany("INSERT INTO docs VALUES (?,?,?,?)", batch)
+    con.commit()
+    con.execute("INSERT INTO docs(docs) VALUES('optimize')")
+    con.commit()
+    con.close()
+    fts_s = time.perf_counter() - t0
+    return {
+        "build_s": round(build_s, 1),
+        "keyword_build_s": round(stage_t.get("keyword", 0), 1),
+        "vector_build_s": round(stage_t.get("vectors", 0), 1),
+        "fts5_build_s": round(fts_s, 1),
+    }
+
+
+def du(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+# -- the probe (a fresh process) ---------------------------------------------------------
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def fts_query(text: str) -> str:
+    words = re.findall(r"\w+", text.lower())
+    return " OR ".join(f'"{w}"' for w in words) or '""'
+
+
+def probe(index_root: Path, queries_path: Path) -> dict:
+    """Load the service like the web process would, time queries, then the baseline."""
+    from paperwire.config import load_settings
+    from paperwire.search.encoder import load_encoder
+    from paperwire.search.indexing import VectorFiles
+    from paperwire.search.keyword import Filters
+    from paperwire.search.service import CANDIDATES, SearchService, _exact, fuse
+    from paperwire.search.vectors import search as hnsw_search
+
+    queries = json.loads(queries_path.read_text())
+    texts = queries["texts"]
+    qvecs = {t: np.asarray(v, np.float32) for t, v in zip(texts, queries["vectors"], strict=True)}
+
+    class Precomputed:
+        model_id = queries["model_id"]
+
+        def encode_query(self, text: str) -> np.ndarray:
+            return qvecs[text]
+
+    settings = load_settings({"PAPERWIRE_HOME": str(index_root / "home")})
+    rss0 = rss_mb()
+    service = SearchService(settings, encoder=Precomputed())
+    service.search("warm up")
+    for t in texts[:20]:
+        service.search(t)
+    rss_loaded = rss_mb()
+    res: dict = {"rss_start_mb": round(rss0, 1)}
+
+    def timed(fn, items) -> list[float]:
+        out = []
+        for item in items:
+            t0 = time.perf_counter()
+            fn(item)
+            out.append(time.perf_counter() - t0)
+        return out
+
+    t_hybrid = timed(lambda t: service.search(t, limit=20), texts)
+    snap = service._snapshot()
+    kw = snap.keyword
+    t_kw = timed(lambda t: kw.search(kw.build_query(_parsed(t), Filters()), CANDIDATES), texts)
+    t_vec = timed(
+        lambda t: service._vector_candidates(snap, qvecs[t], Filters(), CANDIDATES), texts
+    )
+    t_vec_filtered = timed(
+        lambda t: service._vector_candidates(
+            snap, qvecs[t], Filters(categories=("cs.CL",), min_upvotes=3), CANDIDATES
+        ),
+        texts,
+    )
+    rss_after = rss_mb()
+    encoder = load_encoder(MODEL_DIR)
+    encoder.encode_query("warm up")
+    t_enc = timed(encoder.encode_query, texts)
+    real_service = SearchService(settings, encoder=encoder)
+    real_service.search("warm up")
+    t_hybrid_enc = timed(lambda t: real_service.search(t, limit=20), texts)
+    rss_with_encoder = rss_mb()
+
+    # Recall@10 of the vector path (HNSW + re-rank) and of raw HNSW vs exact.
+    files = VectorFiles.load(settings.index_dir / snap.state.vector_matrix, mmap=True)
+    full = np.asarray(files.matrix, np.float32)  # the baseline holds float32 in memory
+    rec_path, rec_raw = [], []
+    for t in texts:
+        q = qvecs[t]
+        exact = set(np.argpartition(-(full @ q), 10)[:10].tolist())
+        exact_keys = {int(files.keys[i]) for i in exact}
+        got, _ = service._vector_candidates(snap, q, Filters(), 10)
+        rec_path.append(len(exact_keys & {int(k) for k in got}) / 10)
+        raw, _ = hnsw_search(snap.hnsw, q, 10)
+        rec_raw.append(len(exact_keys & {int(k) for k in raw}) / 10)
+
+    # Baseline: exact vectors (numpy over all) + exhaustive BM25 (FTS5), same RRF.
+    con = sqlite3.connect(index_root / "fts5.sqlite")
+    key_of = {}
+
+    def exact_hybrid(t: str) -> list[int]:
+        q = qvecs[t]
+        sims = full @ q
+        top = np.argpartition(-sims, CANDIDATES)[:CANDIDATES]
+        top = top[np.argsort(-sims[top])]
+        rows = con.execute(
+            "SELECT id FROM docs WHERE docs MATCH ? ORDER BY bm25(docs, 0, 2.0, 1.0, 1.0) LIMIT ?",
+            (fts_query(t), CANDIDATES),
+        ).fetchall()
+        kw_keys = [key_of.setdefault(r[0], _key(r[0])) for r in rows]
+        return [k for k, _ in fuse(kw_keys, [int(files.keys[i]) for i in top])][:20]
+
+    t_exact = timed(exact_hybrid, texts)
+    t_exact_vec = timed(lambda t: np.argpartition(-(full @ qvecs[t]), 100)[:100], texts)
+    t_fts = timed(
+        lambda t: con.execute(
+            "SELECT id FROM docs WHERE docs MATCH ? ORDER BY bm25(docs, 0, 2.0, 1.0, 1.0)"
+            " LIMIT 100",
+            (fts_query(t),),
+        ).fetchall(),
+        texts,
+    )
+    # Effect of the approximation on final results: our hybrid vs the same
+    # hybrid with exact vector search (same tantivy keyword candidates).
+    overlap = []
+    for t in texts:
+        ours = {_key(h.id) for h in service.search(t, limit=10).hits}
+        kw_hits, _ = kw.search(kw.build_query(_parsed(t), Filters()), CANDIDATES)
+        sims = full @ qvecs[t]
+        top = np.argpartition(-sims, CANDIDATES)[:CANDIDATES]
+        top = top[np.argsort(-sims[top])]
+        ref = fuse([h.key for h in kw_hits], [int(files.keys[i]) for i in top])[:10]
+        overlap.append(len(ours & {k for k, _ in ref}) / max(1, len(ref)))
+    _ = _exact  # exact re-rank is part of the vector path timed above
+    res.update(
+        {
+            "queries": len(texts),
+            "hybrid_p50_ms": pct(t_hybrid, 50),
+            "hybrid_p95_ms": pct(t_hybrid, 95),
+            "hybrid_enc_p50_ms": pct(t_hybrid_enc, 50),
+            "hybrid_enc_p95_ms": pct(t_hybrid_enc, 95),
+            "encode_p50_ms": pct(t_enc, 50),
+            "encode_p95_ms": pct(t_enc, 95),
+            "keyword_p50_ms": pct(t_kw, 50),
+            "keyword_p95_ms": pct(t_kw, 95),
+            "vector_p50_ms": pct(t_vec, 50),
+            "vector_p95_ms": pct(t_vec, 95),
+            "vector_filtered_p50_ms": pct(t_vec_filtered, 50),
+            "vector_filtered_p95_ms": pct(t_vec_filtered, 95),
+            "exact_hybrid_p50_ms": pct(t_exact, 50),
+            "exact_hybrid_p95_ms": pct(t_exact, 95),
+            "exact_vector_p50_ms": pct(t_exact_vec, 50),
+            "exact_vector_p95_ms": pct(t_exact_vec, 95),
+            "fts5_p50_ms": pct(t_fts, 50),
+            "fts5_p95_ms": pct(t_fts, 95),
+            "recall10_vector_path": float(np.mean(rec_path)),
+            "recall10_hnsw_raw": float(np.mean(rec_raw)),
+            "hybrid_overlap10_vs_exact": float(np.mean(overlap)),
+            "rss_loaded_mb": round(rss_loaded, 1),
+            "rss_after_queries_mb": round(rss_after, 1),
+            "rss_with_encoder_mb": round(rss_with_encoder, 1),
+        }
+    )
+    return res
+
+
+def _parsed(text: str):
+    from paperwire.search.query import parse_query
+
+    return parse_query(text)
+
+
+def _key(pid: str) -> int:
+    from paperwire.search.doctable import paper_key
+
+    return paper_key(pid)
+
+
+# -- main ----------------------------------------------------------------------------------
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sizes", default="80000,1000000", help="comma-separated corpus sizes")
+    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--probe", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--query-file", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.probe:
+        print(json.dumps(probe(args.probe, args.query_file)))
+        return
+
+    from paperwire.search.encoder import load_encoder
+
+    print(f"loading corpus and vectors ({time.strftime('%H:%M:%S')})", file=sys.stderr)
+    real = load_corpus()
+    base, n_real_vectors = load_vectors(real)
+    print(f"{n_real_vectors} of {len(real)} papers have real vectors", file=sys.stderr)
+    texts = make_queries(real, args.queries)
+    encoder = load_encoder(MODEL_DIR)
+    qv = np.stack([encoder.encode_query(t) for t in texts])
+    args.out.mkdir(parents=True, exist_ok=True)
+    qfile = args.out / "queries.json"
+    qfile.write_text(
+        json.dumps({"texts": texts, "vectors": qv.tolist(), "model_id": encoder.model_id})
+    )
+    del encoder
+    results = []
+    for size in [int(s) for s in args.sizes.split(",")]:
+        root = args.out / f"n{size}"
+        print(f"building {size} papers ({time.strftime('%H:%M:%S')})", file=sys.stderr)
+        info = build(root, real, base, size)
+        gc.collect()
+        idx = root / "home" / "index"
+        sizes = {
+            "keyword_mb": du(next(idx.glob("keyword-*"))) / 1e6,
+            "hnsw_mb": du(next(idx.glob("vectors-*.usearch"))) / 1e6,
+            "vectors_f16_mb": du(next(idx.glob("vectors-*.npz"))) / 1e6,
+            "doctable_mb": du(next(idx.glob("docs-*.npz"))) / 1e6,
+            "fts5_mb": du(root / "fts5.sqlite") / 1e6,
+        }
+        print(f"probing {size} ({time.strftime('%H:%M:%S')})", file=sys.stderr)
+        load_before = os.getloadavg()
+        proc = subprocess.run(
+            [sys.executable, __file__, "--probe", str(root), "--query-file", str(qfile)],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            print(proc.stderr, file=sys.stderr)
+            sys.exit(proc.returncode)
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        res.update(info)
+        res.update(sizes)
+        res["size"] = size
+        res["real_papers"] = min(size, len(real))
+        res["real_vectors"] = min(size, n_real_vectors)
+        res["loadavg"] = f"{load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}"
+        results.append(res)
+        (args.out / f"results-{size}.json").write_text(json.dumps(res, indent=2))
+        print_table(results)
+
+
+def print_table(results: list[dict]) -> None:
+    rows = [
+        ("hybrid p50 / p95 (ms), no encoding", "hybrid_p50_ms", "hybrid_p95_ms"),
+        ("hybrid p50 / p95 (ms), with encoding", "hybrid_enc_p50_ms", "hybrid_enc_p95_ms"),
+        ("  query encoding alone", "encode_p50_ms", "encode_p95_ms"),
+        ("  keyword top-100 (tantivy)", "keyword_p50_ms", "keyword_p95_ms"),
+        ("  vector top-100 (HNSW + re-rank)", "vector_p50_ms", "vector_p95_ms"),
+        (
+            "  vector top-100, filtered (cs.CL, >=3 votes)",
+            "vector_filtered_p50_ms",
+            "vector_filtered_p95_ms",
+        ),
+        ("BASELINE exact hybrid (numpy + FTS5)", "exact_hybrid_p50_ms", "exact_hybrid_p95_ms"),
+        ("  exact vectors (numpy, all)", "exact_vector_p50_ms", "exact_vector_p95_ms"),
+        ("  exhaustive BM25 (SQLite FTS5)", "fts5_p50_ms", "fts5_p95_ms"),
+    ]
+    header = f"{'':48}" + "".join(f"{r['size']:>22,}" for r in results)
+    print()
+    print(header)
+    for label, a, b in rows:
+        print(f"{label:48}" + "".join(f"{r[a]:>11.2f} /{r[b]:>8.2f}" for r in results))
+    print(
+        f"{'speed-up p95 (exact / hybrid)':48}"
+        + "".join(f"{r['exact_hybrid_p95_ms'] / r['hybrid_p95_ms']:>21.1f}x" for r in results)
+    )
+    for label, key, fmt in [
+        ("real papers (rest synthetic)", "real_papers", "{:>22,}"),
+        ("real vectors (rest synthetic)", "real_vectors", "{:>22,}"),
+        ("recall@10 vector path vs exact", "recall10_vector_path", "{:>22.3f}"),
+        ("recall@10 raw HNSW vs exact", "recall10_hnsw_raw", "{:>22.3f}"),
+        ("hybrid overlap@10 vs exact-vector hybrid", "hybrid_overlap10_vs_exact", "{:>22.3f}"),
+        ("disk: keyword index (MB)", "keyword_mb", "{:>22.0f}"),
+        ("disk: HNSW graph+f16 (MB)", "hnsw_mb", "{:>22.0f}"),
+        ("disk: f16 vectors for re-rank (MB)", "vectors_f16_mb", "{:>22.0f}"),
+        ("disk: document table (MB)", "doctable_mb", "{:>22.0f}"),
+        ("disk: FTS5 baseline (MB)", "fts5_mb", "{:>22.0f}"),
+        ("RSS after load + queries (MB)", "rss_after_queries_mb", "{:>22.0f}"),
+        ("RSS incl. encoder (MB)", "rss_with_encoder_mb", "{:>22.0f}"),
+        ("build: keyword (s)", "keyword_build_s", "{:>22.0f}"),
+        ("build: vectors (s)", "vector_build_s", "{:>22.0f}"),
+        ("build: FTS5 baseline (s)", "fts5_build_s", "{:>22.0f}"),
+        ("load average during probe", "loadavg", "{:>22}"),
+    ]:
+        print(f"{label:48}" + "".join(fmt.format(r[key]) for r in results))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
