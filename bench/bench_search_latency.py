@@ -59,7 +59,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from paperwire.search import vectors as _vectors  # noqa: E402,F401  (loads onnxruntime first)
+from paperwire.search import vectors as _vectors  # noqa: E402  (loads onnxruntime first)
 
 CORPUS = ROOT.parent / "shared" / "data" / "arxiv-cs-2025-2026.jsonl.gz"
 EMBEDDINGS = ROOT / ".cache" / "embeddings" / "arxiv-cs-2025-2026.npz"
@@ -362,6 +362,28 @@ def probe(index_root: Path, queries_path: Path) -> dict:
         raw, _ = hnsw_search(snap.hnsw, q, 10)
         rec_raw.append(len(exact_keys & {int(k) for k in raw}) / 10)
 
+    # The recall / latency trade-off of HNSW's search breadth (top-100 as the service asks).
+    ef_sweep = {}
+    exact_sets = [
+        {int(files.keys[i]) for i in np.argpartition(-(full @ qvecs[t]), 10)[:10]} for t in texts
+    ]
+    for ef in (128, 256, 512, 1024):
+        snap.hnsw.expansion_search = ef
+        times, rec = [], []
+        for t, ex in zip(texts, exact_sets, strict=True):
+            t0 = time.perf_counter()
+            raw, _ = hnsw_search(snap.hnsw, qvecs[t], CANDIDATES)
+            times.append(time.perf_counter() - t0)
+            rec.append(len(ex & {int(k) for k in raw[:10]}) / 10)
+        ef_sweep[ef] = {
+            "recall10": float(np.mean(rec)),
+            "p50_ms": pct(times, 50),
+            "p95_ms": pct(times, 95),
+        }
+    snap.hnsw.expansion_search = _vectors.EXPANSION_SEARCH
+    res["ef_sweep"] = ef_sweep
+    res["ef_search"] = _vectors.EXPANSION_SEARCH
+
     # Baseline: exact vectors (numpy over all) + exhaustive BM25 (FTS5), same RRF.
     con = sqlite3.connect(index_root / "fts5.sqlite")
     key_of = {}
@@ -549,9 +571,16 @@ def print_table(results: list[dict]) -> None:
         ("build: keyword (s)", "keyword_build_s", "{:>22.0f}"),
         ("build: vectors (s)", "vector_build_s", "{:>22.0f}"),
         ("build: FTS5 baseline (s)", "fts5_build_s", "{:>22.0f}"),
+        ("HNSW expansion_search used", "ef_search", "{:>22}"),
         ("load average during probe", "loadavg", "{:>22}"),
     ]:
-        print(f"{label:48}" + "".join(fmt.format(r[key]) for r in results))
+        print(f"{label:48}" + "".join(fmt.format(r.get(key, "-")) for r in results))
+    for ef in ("128", "256", "512", "1024"):
+        cells = ""
+        for r in results:
+            e = {str(k): v for k, v in r.get("ef_sweep", {}).items()}.get(ef)
+            cells += f"{e['recall10']:>8.3f} {e['p50_ms']:>5.1f}/{e['p95_ms']:>6.1f}" if e else ""
+        print(f"{'HNSW ef=' + ef + ': recall@10, top-100 p50/p95 ms':48}{cells}")
     sys.stdout.flush()
 
 

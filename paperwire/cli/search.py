@@ -225,13 +225,15 @@ def embed_cmd(batch_size: int, limit: int | None, progress: bool | None, as_json
     import time
 
     from ..search.embeddings import count_pending, embed_pending
-    from ..search.encoder import get_encoder, model_id_for
+    from ..search.encoder import get_encoder, is_built, model_dir_for, model_id_for
 
     cfg = settings()
     db = database(cfg)
     started = time.perf_counter()
     model_id, n = model_id_for(cfg), 0
     if count_pending(db, model_id) and limit != 0:  # load the model only when needed
+        if not is_built(model_dir_for(cfg)):
+            click.echo("converting the encoder to ONNX (first run only)...", err=True)
         encoder = get_encoder(cfg)
         model_id = encoder.model_id
         n = embed_pending(db, encoder, batch_size=batch_size, limit=limit, progress=progress)

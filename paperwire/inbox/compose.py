@@ -357,14 +357,15 @@ class Composer:
 
 
 def _account_papers(db: Database, user_id: int) -> list[str]:
-    """Upvoted and collected paper ids (accounts' functions when they exist)."""
+    """Upvoted and collected paper ids, newest first (accounts' functions when they exist)."""
     try:
         from ..accounts import collections as acc_collections  # type: ignore[attr-defined]
         from ..accounts import upvotes as acc_upvotes  # type: ignore[attr-defined]
 
-        ids = list(acc_upvotes.paper_ids_upvoted_by(db, user_id))
-        ids += list(acc_collections.paper_ids_in_collections(db, user_id))
-        return list(dict.fromkeys(str(i) for i in ids))
+        ids = set(acc_upvotes.paper_ids_upvoted_by(db, user_id))
+        ids |= set(acc_collections.paper_ids_in_collections(db, user_id))
+        # Newest papers first (arXiv ids grow with time), and deterministic.
+        return sorted((str(i) for i in ids), reverse=True)
     except (ImportError, AttributeError):
         pass
     with db.connect() as conn:

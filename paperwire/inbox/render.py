@@ -204,6 +204,7 @@ class Renderer:
         subscription_id: int,
         period: Period,
         content: DigestContent,
+        unsubscribe: str | None = None,
     ) -> tuple[str, str, str]:
         """Subject, plain text and HTML of one subscriber's digest.
 
@@ -234,7 +235,7 @@ class Renderer:
             self._pages[key] = page
         subject, text, html = page
         manage = self.identity.manage_url(subscription_id)
-        unsubscribe = self.identity.unsubscribe_url(subscription_id)
+        unsubscribe = unsubscribe or self.identity.unsubscribe_url(subscription_id)
         text = text.replace(_MANAGE, manage).replace(_UNSUBSCRIBE, unsubscribe)
         html = html.replace(_MANAGE, str(escape(manage))).replace(
             _UNSUBSCRIBE, str(escape(unsubscribe))
@@ -260,8 +261,12 @@ class Renderer:
             f"<digest.{subscription_id}.{period.frequency}.{period.delivery.isoformat()}"
             f".{ident.instance}@{ident.domain}>"
         )
+        unsubscribe = ident.unsubscribe_url(subscription_id)
         subject, text, html = self.digest_parts(
-            subscription_id=subscription_id, period=period, content=content
+            subscription_id=subscription_id,
+            period=period,
+            content=content,
+            unsubscribe=unsubscribe,
         )
         message = build_message(
             ident,
@@ -273,7 +278,7 @@ class Renderer:
             html=html,
             headers=(
                 ("List-Id", f"Paperwire digests <digests.{ident.host}>"),
-                ("List-Unsubscribe", f"<{ident.unsubscribe_url(subscription_id)}>"),
+                ("List-Unsubscribe", f"<{unsubscribe}>"),
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
                 ("Auto-Submitted", "auto-generated"),
                 ("X-Paperwire-Period", period.key),

@@ -150,6 +150,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def is_built(model_dir: Path, source: Path | None = None) -> bool:
+    """Whether :func:`ensure_model` would only load (not convert) the model."""
+    key = _build_key(source or weights_dir())
+    return (model_dir / f"minilm-l6-v2-{key}.json").exists()
+
+
 def ensure_model(model_dir: Path, source: Path | None = None) -> dict[str, Any]:
     """Build the ONNX files once and return the manifest (paths, chosen precision, check).
 

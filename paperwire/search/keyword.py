@@ -27,7 +27,8 @@ from .query import Clause, ParsedQuery
 TEXT_ANALYZER = "paper_en"
 NAME_ANALYZER = "paper_names"
 
-# Field weights (tuned with bench/bench_relevance.py on the tuning split).
+# Field weights: a title word is stronger evidence than an abstract word.  Set by
+# hand (not tuned); bench/bench_relevance.py reports what they give.
 TITLE_BOOST = 2.0
 AUTHOR_BOOST = 1.0
 

@@ -109,3 +109,25 @@ def test_subscribe_page_for_an_account_offers_similar_papers(client, inbox_db) -
     assert sub.user_id is not None and sub.prefs.similar_to_upvotes
     assert sub.prefs.timezone == "Asia/Tokyo" and sub.prefs.frequency == "weekly"
     assert not sub.prefs.trending
+
+
+def test_serve_scheduler_composes_due_digests(inbox_settings, activate, inbox_db, monkeypatch):
+    """With the scheduler on, the app composes (here: records as empty) what is due now."""
+    import time
+
+    from sqlalchemy import select
+
+    from paperwire.db.schema.inbox import digests
+    from paperwire.web.app import create_app
+
+    sid = activate("sched@example.org")
+    monkeypatch.setenv("PAPERWIRE_DIGEST_SCHEDULER", "1")
+    monkeypatch.setenv("PAPERWIRE_DIGEST_INTERVAL", "0.2")
+    with TestClient(create_app(inbox_settings), base_url=BASE_URL):
+        deadline = time.monotonic() + 20
+        rows = []
+        while not rows and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with inbox_db.connect() as conn:
+                rows = conn.execute(select(digests).where(digests.c.subscription_id == sid)).all()
+    assert len(rows) == 1 and rows[0].status == "empty"  # the catalog has nothing recent

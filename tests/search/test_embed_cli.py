@@ -91,7 +91,7 @@ def test_limit_and_human_summary(run_cli, home: Path, tmp_path: Path) -> None:
 def test_kill_9_midway_then_rerun_finishes_each_paper_once(
     run_cli, home: Path, tmp_path: Path
 ) -> None:
-    write_jsonl(tmp_path / "a.jsonl", 40)
+    write_jsonl(tmp_path / "a.jsonl", 20)
     assert run_cli("import", "--no-index", str(tmp_path / "a.jsonl")).returncode == 0
     env = {**os.environ, "PAPERWIRE_HOME": str(home), **ENV}
     proc = subprocess.Popen(
@@ -109,12 +109,12 @@ def test_kill_9_midway_then_rerun_finishes_each_paper_once(
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     survived = stored(home)
-    assert 0 < len(survived) < 40, "the run was not interrupted midway"
+    assert 0 < len(survived) < 20, "the run was not interrupted midway"
 
     rerun = embed(run_cli)
-    assert rerun["embedded"] == 40 - len(survived) and rerun["pending"] == 0
+    assert rerun["embedded"] == 20 - len(survived) and rerun["pending"] == 0
     final = stored(home)
-    assert len(final) == 40
+    assert len(final) == 20
     assert {pid: final[pid] for pid in survived} == survived  # not embedded twice
 
 

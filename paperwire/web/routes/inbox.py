@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -141,13 +142,23 @@ def _prefs_from_form(data: dict[str, Any]) -> subs.Preferences:
     )
 
 
-def _form_context(request: Request, **extra: Any) -> dict[str, Any]:
+def _suggested_categories(request: Request) -> list[str]:
+    """The most common categories, for checkboxes (cached for ten minutes)."""
+    cached = getattr(request.app.state, "inbox_categories", None)
+    if cached is not None and time.monotonic() - cached[0] < 600:
+        return cached[1]
     try:
         from ...feed.ranking import known_categories
 
         categories = [c for c, _n in known_categories(_db(request), limit=24)]
     except Exception:  # the form works without suggestions
         categories = []
+    request.app.state.inbox_categories = (time.monotonic(), categories)
+    return categories
+
+
+def _form_context(request: Request, **extra: Any) -> dict[str, Any]:
+    categories = _suggested_categories(request)
     ctx: dict[str, Any] = {
         "timezones": timezone_names(),
         "known_categories": categories,
