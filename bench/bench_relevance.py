@@ -4,8 +4,9 @@
     .venv/bin/python bench/bench_relevance.py       # build, tune, report
     .venv/bin/python bench/bench_relevance.py --pool 10   # candidates to judge
 
-Corpus: the first ``--limit`` papers (default 10,000: 2025-03-18 to
-2025-03-2x, the corpus on which the judgments were made; ``--limit 0`` for all
+Corpus: the first ``--limit`` papers in announcement order (default 6,000,
+listed 2025-03-18 to 2025-04-25: the corpus on which the judgments were made,
+because that much was embedded when they were made; ``--limit 0`` for all
 79,990) of ``../shared/data/arxiv-cs-2025-2026.jsonl.gz`` with their real
 vectors from ``.cache/embeddings`` (``embed_corpus.py``).  On a larger corpus
 the judged queries meet unjudged papers, which count as not relevant.
@@ -209,8 +210,8 @@ def main() -> None:
     ap.add_argument(
         "--limit",
         type=int,
-        default=10_000,
-        help="corpus: the first N papers (the judgments were made on the first 10,000); 0 = all",
+        default=6_000,
+        help="corpus: the first N papers (the judgments were made on the first 6,000); 0 = all",
     )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -248,11 +249,16 @@ def main() -> None:
         f"(tuning MRR@10 {grid[(best_k, best_w)]:.3f}; default k=60,w=1: {grid[(60, 1.0)]:.3f}; "
         f"service uses k={service.RRF_K}, w={service.VECTOR_WEIGHT})"
     )
+    print("tuning grid (MRR@10 on the tuning split; rows k, columns vector weight):")
+    print(f"{'k':>6}" + "".join(f"{w:>7}" for w in W_GRID))
+    for k in K_GRID:
+        print(f"{k:>6}" + "".join(f"{grid[(k, w)]:>7.3f}" for w in W_GRID))
     settings = {
         "bm25": {},
         "vectors": {},
         "hybrid (service k, w)": {"k": service.RRF_K, "w": service.VECTOR_WEIGHT},
         "hybrid (tuned k, w)": {"k": best_k, "w": best_w},
+        "hybrid (k=60, w=1)": {"k": 60.0, "w": 1.0},
     }
     judged = [q for q in load_judged() if q.get("judgments")]
     table = []

@@ -292,6 +292,8 @@ def subscribe(
             return "notice"
         else:
             sid = row.id
+            if row.status == "pending":  # earlier confirmation links keep working
+                nonce = row.nonce
             conn.execute(
                 update(subscriptions)
                 .where(subscriptions.c.id == sid)

@@ -26,7 +26,10 @@ from .cache import InvalidateOnWrite, PageCache
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Order matters only for overlapping paths; API first keeps /api/* unambiguous.
-ROUTE_MODULES = ["api", "feeds", "accounts", "inbox", "pages"]
+# Pages come next because "/" and the feeds are the hot paths (routes are
+# matched in order); their only catch-all, GET /papers/{id:path}, leaves the
+# POST routes under /papers/ to the accounts module.
+ROUTE_MODULES = ["api", "pages", "feeds", "accounts", "inbox"]
 
 
 # How long anonymous pages and API answers are shared (``page_cache_seconds`` in

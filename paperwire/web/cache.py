@@ -9,10 +9,11 @@ another process (an import from the CLI) shows within ``ttl`` seconds.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,18 +22,81 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class PageCache:
-    """A bounded LRU of ``key -> value`` whose entries expire after ``ttl`` seconds."""
+    """A bounded LRU of ``key -> value`` whose entries expire after ``ttl`` seconds.
+
+    :meth:`shared` adds single flight: one request builds a missing entry while
+    the others wait for it, and an expired entry is served for at most
+    ``stale`` more seconds while one request rebuilds it, so an expiry under load
+    never turns into a stampede of identical rebuilds.
+    """
 
     def __init__(
-        self, ttl: float = 5.0, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic
+        self,
+        ttl: float = 5.0,
+        max_entries: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+        stale: float = 30.0,
     ) -> None:
         self.ttl = ttl
+        self.stale = stale
         self.max_entries = max_entries
         self._clock = clock
         self._items: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self._building: dict[Any, asyncio.Future[Any]] = {}
         self.hits = 0
         self.misses = 0
+
+    def _lookup(self, key: Any) -> tuple[Any, bool] | None:
+        """``(value, fresh)`` for a live or recently expired entry, else None."""
+        now = self._clock()
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[0] + self.stale < now:
+                return None
+            self._items.move_to_end(key)
+            return item[1], item[0] >= now
+
+    async def shared(self, key: Any, build: Callable[[], Awaitable[Any]]) -> Any:
+        """The value for ``key``, built by ``build()`` once however many ask at a time.
+
+        Only values for which ``cacheable(value)`` holds are stored (see below);
+        others (redirects, error pages) go to the one caller that built them,
+        and waiting callers build their own.
+        """
+        if self.ttl <= 0:
+            return await build()
+        found = self._lookup(key)
+        if found is not None:
+            value, fresh = found
+            if fresh or key in self._building:
+                self.hits += 1
+                return value  # stale only while another request rebuilds it
+        pending = self._building.get(key)
+        if pending is not None:
+            value = await asyncio.shield(pending)
+            return value if self.cacheable(value) else await build()
+        self.misses += 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._building[key] = future
+        try:
+            value = await build()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it twice
+            raise
+        else:
+            future.set_result(value)
+            if self.cacheable(value):
+                self.put(key, value)
+            return value
+        finally:
+            self._building.pop(key, None)
+
+    @staticmethod
+    def cacheable(value: Any) -> bool:
+        """Strings and bytes (rendered pages, encoded JSON) and tuples of them are kept."""
+        return isinstance(value, str | bytes | tuple)
 
     def get(self, key: Any) -> Any | None:
         """The live value for ``key``, or None."""

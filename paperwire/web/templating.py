@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from ..config import Settings
 from .security import csrf_token, current_user
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -131,6 +133,21 @@ def url_with(request: Request, **changes: Any) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
+_DEFAULT_BASE_URL = next(f.default for f in fields(Settings) if f.name == "base_url")
+
+
+def public_base(request: Request) -> str:
+    """The site's address for absolute links (feeds, canonical URLs), without a trailing /.
+
+    ``PAPERWIRE_BASE_URL`` when it is set to something other than the default;
+    otherwise the address this request came to (so a demo on another port works).
+    """
+    configured = request.app.state.settings.base_url.rstrip("/")
+    if configured and configured != _DEFAULT_BASE_URL:
+        return configured
+    return str(request.base_url).rstrip("/")
+
+
 def _has_route(request: Request, path: str) -> bool:
     """Whether some module serves ``path`` (so links to optional areas never 404)."""
     paths = getattr(request.app.state, "route_paths", None)
@@ -164,7 +181,9 @@ def _make_env() -> Environment:
         safe_url=safe_url,
         tidy_tex=tidy_tex,
     )
-    env.globals.update(static_url=static_url, url_with=url_with, has_route=_has_route)
+    env.globals.update(
+        static_url=static_url, url_with=url_with, has_route=_has_route, public_base=public_base
+    )
     return env
 
 

@@ -85,11 +85,28 @@ async def cached_page(
     :class:`PageError`.  A cache hit is answered on the event loop; everything
     that touches the database runs in the thread pool.
     """
-    if cache and not request.cookies.get(_session_cookie()):
-        html = page_cache(request).get(("page", str(request.url)))
-        if html is not None:
-            return _with_token(request, html)
-    return await run_in_threadpool(_page, request, template, build, cache)
+    if not cache or request.cookies.get(_session_cookie()):
+        return await run_in_threadpool(_page, request, template, build, cache)
+    result = await page_cache(request).shared(
+        ("page", str(request.url)),
+        lambda: run_in_threadpool(_shared_page, request, template, build),
+    )
+    if isinstance(result, Response):
+        return result
+    return _with_token(request, result)
+
+
+def _shared_page(
+    request: Request, template: str, build: Callable[[], dict[str, Any] | Response]
+) -> str | Response:
+    """The page as every anonymous viewer sees it (a token slot in its forms)."""
+    try:
+        context = build()
+    except PageError as error:
+        return error_page(request, error)
+    if isinstance(context, Response):
+        return context
+    return render(request, template, context, user=None, csrf=CSRF_SLOT)
 
 
 def _with_token(request: Request, html: str) -> HTMLResponse:
@@ -103,23 +120,16 @@ def _page(
     build: Callable[[], dict[str, Any] | Response],
     cache: bool,
 ) -> Response:
+    """A page rendered for this viewer alone (their votes; nothing shared)."""
     user = current_user(request)
+    if user is None and cache:
+        result = _shared_page(request, template, build)  # an expired or bogus session
+        return result if isinstance(result, Response) else _with_token(request, result)
     try:
-        if user is None and cache:
-            key = ("page", str(request.url))
-            store = page_cache(request)
-            html = store.get(key)
-            if html is None:
-                context = build()
-                if isinstance(context, Response):
-                    return context
-                html = render(request, template, context, user=None, csrf=CSRF_SLOT)
-                store.put(key, html)
-            return _with_token(request, html)
         context = build()
-        if isinstance(context, Response):
-            return context
-        context["voted"] = voted_ids(request, user, _card_ids(context))
-        return HTMLResponse(render(request, template, context, user=user), headers=HTML_HEADERS)
     except PageError as error:
         return error_page(request, error)
+    if isinstance(context, Response):
+        return context
+    context["voted"] = voted_ids(request, user, _card_ids(context))
+    return HTMLResponse(render(request, template, context, user=user), headers=HTML_HEADERS)

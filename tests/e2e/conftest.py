@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from paperwire.web.devserver import ServerProcess, make_sample_home
@@ -49,11 +50,13 @@ def e2e_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def e2e_server(e2e_home: Path) -> Iterator[ServerProcess]:
     with ServerProcess(e2e_home, env={"PAPERWIRE_OFFLINE": "1"}) as server:
+        # The first search loads the query encoder (seconds, once): not inside a page wait.
+        httpx.get(server.url + "/search", params={"q": "warm up"}, timeout=300)
         yield server
 
 
 @pytest.fixture(scope="session")
-def chromium():  # noqa: ANN201
+def chromium():
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip("Chromium is not installed (apt-get install chromium)")
@@ -69,7 +72,7 @@ def console_errors() -> list[str]:
 
 
 @pytest.fixture
-def browser_page(chromium, console_errors: list[str]):  # noqa: ANN201
+def browser_page(chromium, console_errors: list[str]):
     context = chromium.new_context(viewport={"width": 1200, "height": 900}, color_scheme="light")
     page = context.new_page()
     page.set_default_timeout(15_000)

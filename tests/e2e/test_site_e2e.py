@@ -46,8 +46,10 @@ def test_open_a_paper_and_copy_its_bibtex(browser_page, e2e_server, console_erro
     first.click()
     page.wait_for_url(re.compile(r".*/papers/\d{4}\.\d{4,5}$"))
     assert page.locator("h1").inner_text() == title
-    assert page.get_by_role("link", name="PDF").first.get_attribute("href").startswith(
-        "https://arxiv.org/pdf/"
+    assert (
+        page.get_by_role("link", name="PDF")
+        .first.get_attribute("href")
+        .startswith("https://arxiv.org/pdf/")
     )
     copy = page.get_by_role("button", name="Copy BibTeX")
     assert copy.is_visible()

@@ -88,9 +88,7 @@ def test_bibtex_escapes_text_but_keeps_math():
         )
     )
     got = fields(entry)
-    assert got["title"] == (
-        r"Q\&A at 100\% for $O(n_k)$ with C\# and snake\_case \{unbalanced"
-    )
+    assert got["title"] == (r"Q\&A at 100\% for $O(n_k)$ with C\# and snake\_case \{unbalanced")
     assert got["author"] == "Jean-Marie Élise and {Smith and Wesson} and {Doe, John}"
     assert "primaryClass" not in got
     assert entry.startswith("@misc{elise2024qa,")

@@ -148,3 +148,57 @@ def test_mail_to_one_address_is_rate_limited(inbox_db, inbox_settings, run_cli, 
     assert outcomes == ["confirm"] * 3 + ["limited"] * 3
     assert run_cli("digest", "run", "--no-compose").returncode == 0
     assert len(smtp_sink.to("victim@example.org")) == 3
+
+
+def test_any_confirmation_link_of_a_pending_subscription_works(inbox_db, inbox_settings) -> None:
+    from sqlalchemy import select
+
+    from paperwire.db.schema.inbox import subscriptions
+    from paperwire.inbox import subscriptions as subs
+    from paperwire.inbox.tokens import Tokens
+
+    subs.subscribe(inbox_db, inbox_settings, "twice@example.org", subs.make_preferences())
+    with inbox_db.connect() as conn:
+        first = conn.execute(select(subscriptions.c.id, subscriptions.c.nonce)).one()
+    weekly = subs.make_preferences(frequency="weekly")
+    subs.subscribe(inbox_db, inbox_settings, "twice@example.org", weekly)
+    token = Tokens(inbox_settings.secret_key).confirm(first.id, first.nonce)
+    confirmed = subs.confirm(inbox_db, inbox_settings, token)
+    assert confirmed.status == "active" and confirmed.prefs.frequency == "weekly"
+
+
+def test_fuzzed_bodies_never_cause_a_server_error(client) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    scalar = (
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=30)
+    )
+    value = st.recursive(scalar, lambda inner: st.lists(inner, max_size=4), max_leaves=8)
+    field = st.sampled_from(
+        sorted(
+            [
+                "email",
+                "frequency",
+                "topics",
+                "categories",
+                "timezone",
+                "trending",
+                "similar_to_upvotes",
+                "other",
+            ]
+        )
+    )
+    emails = st.sampled_from(["a@example.org", "bad", "", "x@y.z"]) | st.text(max_size=20)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(body=st.dictionaries(field, value, max_size=5), email=emails)
+    def check(body, email) -> None:
+        reply = client.post("/api/subscriptions", json={"email": email, **body})
+        assert reply.status_code in (202, 422, 429), (body, reply.text)
+
+    check()

@@ -54,7 +54,10 @@ def server_factory() -> Iterator[Callable[..., ServerProcess]]:
 
 @pytest.fixture(scope="session")
 def web_server(sample_home: Path, server_factory: Callable[..., ServerProcess]) -> ServerProcess:
-    return server_factory(sample_home, PAPERWIRE_OFFLINE="1")
+    server = server_factory(sample_home, PAPERWIRE_OFFLINE="1")
+    # The first search loads the query encoder (seconds, once): do it before any test.
+    httpx.get(server.url + "/search", params={"q": "warm up"}, timeout=300)
+    return server
 
 
 @pytest.fixture
@@ -64,7 +67,7 @@ def web(web_server: ServerProcess) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def sample_client(fresh_sample_home: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def sample_client(fresh_sample_home: Path, monkeypatch: pytest.MonkeyPatch):
     from starlette.testclient import TestClient
 
     from paperwire.config import load_settings

@@ -49,7 +49,13 @@ def test_a_day_without_papers_links_to_the_nearest_days(web: httpx.Client):
 
 @pytest.mark.parametrize(
     "path",
-    ["/day/2024-13-01", "/day/yesterday", "/week/2024-W60", "/month/2024-00", "/day/2024-04-04?page=0"],
+    [
+        "/day/2024-13-01",
+        "/day/yesterday",
+        "/week/2024-W60",
+        "/month/2024-00",
+        "/day/2024-04-04?page=0",
+    ],
 )
 def test_bad_periods_are_400_with_a_message(web: httpx.Client, path: str):
     r = web.get(path)
@@ -209,7 +215,11 @@ def test_weird_queries_never_fail(web: httpx.Client, q: str):
 
 @pytest.mark.parametrize(
     "params",
-    [{"q": "x", "since": "yesterday"}, {"q": "x", "until": "2024-02-30"}, {"q": "x", "sort": "best"}],
+    [
+        {"q": "x", "since": "yesterday"},
+        {"q": "x", "until": "2024-02-30"},
+        {"q": "x", "sort": "best"},
+    ],
 )
 def test_bad_search_filters_are_400(web: httpx.Client, params: dict):
     r = web.get("/search", params=params)

@@ -11,7 +11,9 @@ from paperwire.catalog.record import PaperRecord
 from paperwire.catalog.store import upsert_records
 
 NASTY_TITLE = '<script>alert("t")</script> & <b>bold</b> for $a<b$'
-NASTY_ABSTRACT = 'We show x < y & z > 0 for "all" $n$; see <img src=x onerror=alert(1)> \\emph{now}.'
+NASTY_ABSTRACT = (
+    'We show x < y & z > 0 for "all" $n$; see <img src=x onerror=alert(1)> \\emph{now}.'
+)
 
 
 @pytest.fixture
@@ -75,14 +77,18 @@ def test_logged_in_viewer_sees_own_votes_and_fresh_counts(sample_client):
     )
     assert vote.status_code in (302, 303)
     after = sample_client.get("/day/2024-04-04").text
-    form = re.search(r'<form class="upvote is-voted".*?action="/papers/2404.03592/upvote".*?</form>', after, re.S)
+    form = re.search(
+        r'<form class="upvote is-voted".*?action="/papers/2404.03592/upvote".*?</form>', after, re.S
+    )
     assert form and 'aria-pressed="true"' in form.group(0)
     assert f"data-count>{count + 1}<" in form.group(0)
     assert after.count('aria-pressed="false"') == 11
     # Anonymous visitors see the new count at once too: a write clears the shared cache.
     sample_client.cookies.clear()
     anonymous = sample_client.get("/day/2024-04-04").text
-    assert re.search(rf'action="/papers/2404.03592/upvote".*?data-count>{count + 1}<', anonymous, re.S)
+    assert re.search(
+        rf'action="/papers/2404.03592/upvote".*?data-count>{count + 1}<', anonymous, re.S
+    )
     assert "aria-pressed" not in anonymous
 
 
@@ -127,8 +133,12 @@ def test_search_uses_the_service_when_present(sample_client, monkeypatch):
             return type(
                 "R",
                 (),
-                {"hits": [Hit("2401.10241", 2.0), Hit("0000.00000", 1.0)], "total": 2,
-                 "message": "Showing results for “pipeline”", "direct": None},
+                {
+                    "hits": [Hit("2401.10241", 2.0), Hit("0000.00000", 1.0)],
+                    "total": 2,
+                    "message": "Showing results for “pipeline”",
+                    "direct": None,
+                },
             )()
 
         def similar(self, paper_id, limit=10):
@@ -179,3 +189,21 @@ def test_empty_catalog_home(home):
         assert client.get("/trending").status_code == 200
         assert client.get("/week").headers.get("location") is None  # followed to /
         assert client.get("/rss.xml").status_code == 200
+
+
+def test_absolute_links_use_the_configured_public_address(fresh_sample_home, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from paperwire.config import load_settings
+    from paperwire.web.app import create_app
+
+    monkeypatch.setenv("PAPERWIRE_HOME", str(fresh_sample_home))
+    with TestClient(create_app(load_settings())) as client:  # default: this request's host
+        assert client.get("/api/papers/2401.10241").json()["url"] == (
+            "http://testserver/papers/2401.10241"
+        )
+    monkeypatch.setenv("PAPERWIRE_BASE_URL", "https://papers.example.org/")
+    with TestClient(create_app(load_settings())) as client:
+        assert "<link>https://papers.example.org/papers/" in client.get("/rss.xml").text
+        page = client.get("/papers/2401.10241").text
+        assert 'rel="canonical" href="https://papers.example.org/papers/2401.10241"' in page

@@ -23,6 +23,7 @@ from ...catalog.ids import parse_arxiv_id
 from ...feed import Period, PeriodError
 from .. import searching
 from ..hf_shape import HFDailyItem, HFPaper, daily_item, hf_paper
+from ..templating import public_base
 from .pages import trending_page_data
 
 router = APIRouter(prefix="/api", tags=["papers"])
@@ -71,13 +72,9 @@ async def _json(request: Request, build: Callable[[], tuple[Any, dict[str, str]]
 
     A cache hit is answered on the event loop; ``build`` runs in the thread pool.
     """
-    store = request.app.state.page_cache
-    key = ("api", str(request.url))
-    cached = store.get(key)
-    if cached is None:
-        cached = await run_in_threadpool(_encode, build)
-        store.put(key, cached)
-    body, headers = cached
+    body, headers = await request.app.state.page_cache.shared(
+        ("api", str(request.url)), lambda: run_in_threadpool(_encode, build)
+    )
     return Response(
         body,
         media_type="application/json",
@@ -280,7 +277,7 @@ async def get_paper(request: Request, paper_id: str) -> Response:
             journalRef=detail.journal_ref,
             doi=detail.doi,
             version=card.version,
-            url=f"{str(request.base_url).rstrip('/')}/papers/{card.id}",
+            url=f"{public_base(request)}/papers/{card.id}",
             bibtex=feed.bibtex(card),
         )
         return data, {}

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from ... import __version__, feed
 from ...feed import PaperCard
 from .. import searching
+from ..templating import public_base
 from .pages import trending_page_data
 
 router = APIRouter(include_in_schema=False)
@@ -160,12 +161,9 @@ def atom(content: FeedContent, base: str, self_url: str) -> bytes:
 
 
 async def _serve(request: Request, kind: str, q: str, view: str | None) -> Response:
-    store = request.app.state.page_cache
-    key = ("feed", str(request.url))
-    body = store.get(key)
-    if body is None:
-        body = await run_in_threadpool(_build, request, kind, q, view)
-        store.put(key, body)
+    body = await request.app.state.page_cache.shared(
+        ("feed", str(request.url)), lambda: run_in_threadpool(_build, request, kind, q, view)
+    )
     media = "application/rss+xml" if kind == "rss" else "application/atom+xml"
     return Response(
         body,
@@ -176,7 +174,7 @@ async def _serve(request: Request, kind: str, q: str, view: str | None) -> Respo
 
 def _build(request: Request, kind: str, q: str, view: str | None) -> bytes:
     query = " ".join(q.split())[:500]
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     params = {k: v for k, v in (("q", query), ("view", view)) if v}
     self_url = f"{base}/{kind}.xml" + (f"?{urlencode(params)}" if params else "")
     content = _content(request, query, view)

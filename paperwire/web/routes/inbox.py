@@ -265,10 +265,49 @@ ALLOWED_FIELDS = {
 }
 
 
+SUBSCRIPTION_SCHEMA = {
+    "type": "object",
+    "required": ["email"],
+    "additionalProperties": False,
+    "properties": {
+        "email": {"type": "string", "format": "email", "maxLength": 320},
+        "frequency": {"type": "string", "enum": ["daily", "weekly"], "default": "daily"},
+        "topics": {
+            "type": "array",
+            "maxItems": subs.MAX_TOPICS,
+            "items": {"type": "string", "maxLength": subs.MAX_TOPIC_LENGTH},
+            "description": "Free-text topics, matched with the hybrid search.",
+        },
+        "categories": {
+            "type": "array",
+            "maxItems": subs.MAX_CATEGORIES,
+            "items": {"type": "string", "pattern": subs.CATEGORY_RE.pattern},
+        },
+        "timezone": {"type": "string", "default": "UTC", "description": "IANA time zone."},
+        "trending": {
+            "type": "boolean",
+            "description": "Global trending; default true unless topics or categories are set.",
+        },
+        "similar_to_upvotes": {
+            "type": "boolean",
+            "default": False,
+            "description": "Papers similar to the upvotes and collections of the account "
+            "that owns the address.",
+        },
+    },
+}
+
+
 @router.post(
     "/api/subscriptions",
     tags=["inbox"],
     status_code=202,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SUBSCRIPTION_SCHEMA}},
+        }
+    },
     responses={
         202: {"description": "Accepted (the same answer for every address)"},
         400: {"description": "Body is not a JSON object"},

@@ -1,0 +1,82 @@
+"""The page cache: expiry, LRU bound, single flight, stale-while-rebuilding."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from paperwire.web.cache import PageCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_expiry_and_bound():
+    clock = Clock()
+    cache = PageCache(ttl=5, max_entries=2, clock=clock)
+    cache.put("a", "1")
+    cache.put("b", "2")
+    cache.put("c", "3")
+    assert cache.get("a") is None and cache.get("b") == "2"
+    clock.now = 6
+    assert cache.get("b") is None
+    off = PageCache(ttl=0)
+    off.put("a", "1")
+    assert off.get("a") is None
+
+
+def test_single_flight_and_stale_while_rebuilding():
+    clock = Clock()
+    cache = PageCache(ttl=5, clock=clock, stale=30)
+    builds = 0
+
+    async def build() -> str:
+        nonlocal builds
+        builds += 1
+        await asyncio.sleep(0.01)
+        return f"v{builds}"
+
+    async def scenario() -> None:
+        first = await asyncio.gather(*(cache.shared("k", build) for _ in range(20)))
+        assert first == ["v1"] * 20 and builds == 1
+        clock.now = 6  # expired: one rebuild, the others get the stale page meanwhile
+        rebuilding = asyncio.ensure_future(cache.shared("k", build))
+        await asyncio.sleep(0)
+        others = await asyncio.gather(*(cache.shared("k", build) for _ in range(5)))
+        assert others == ["v1"] * 5
+        assert await rebuilding == "v2" and builds == 2
+        clock.now = 100  # far too old to serve: rebuilt before answering
+        assert await cache.shared("k", build) == "v3"
+
+    asyncio.run(scenario())
+
+
+def test_responses_and_errors_are_not_cached():
+    cache = PageCache(ttl=5)
+
+    async def scenario() -> None:
+        calls = 0
+
+        async def redirect() -> object:
+            nonlocal calls
+            calls += 1
+            return object()
+
+        await cache.shared("r", redirect)
+        await cache.shared("r", redirect)
+        assert calls == 2
+
+        async def fail() -> str:
+            raise LookupError("nope")
+
+        with pytest.raises(LookupError):
+            await cache.shared("e", fail)
+        assert cache.get("e") is None
+
+    asyncio.run(scenario())
