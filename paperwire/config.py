@@ -37,17 +37,19 @@ class Settings:
     oai_pmh_url: str = "https://oaipmh.arxiv.org/oai"
     arxiv_delay: float = 3.0
     offline: bool = False
+    model_dir: Path | None = None
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.model_dir is None:
+            object.__setattr__(self, "model_dir", self.home / "models")
+        else:
+            object.__setattr__(self, "model_dir", Path(self.model_dir).expanduser())
 
     @property
     def index_dir(self) -> Path:
         """Directory for derived search indexes (rebuildable from the catalog)."""
         return self.home / "index"
-
-    @property
-    def model_dir(self) -> Path:
-        """Directory for converted model files (ONNX), built once from the weights."""
-        return self.home / "models"
 
     @property
     def is_sqlite(self) -> bool:
@@ -65,6 +67,8 @@ def _coerce(name: str, raw: object) -> object:
         return int(raw)  # type: ignore[arg-type]
     if kind == "float":
         return float(raw)  # type: ignore[arg-type]
+    if kind == "Path | None":
+        return Path(str(raw)).expanduser()
     if kind == "bool":
         return str(raw).strip().lower() in {"1", "true", "yes", "on"}
     return str(raw)

@@ -105,8 +105,7 @@ def model_dir_for(settings: Settings) -> Path:
 
     The override lets several homes (tests, benchmarks) share one build.
     """
-    override = os.environ.get("PAPERWIRE_MODEL_DIR") or settings.extra.get("model_dir")
-    return Path(override).expanduser() if override else settings.model_dir
+    return settings.model_dir
 
 
 def _build_key(source: Path) -> str:

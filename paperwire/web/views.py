@@ -98,20 +98,22 @@ async def cached_page(
 
 def _shared_page(
     request: Request, template: str, build: Callable[[], dict[str, Any] | Response]
-) -> str | Response:
-    """The page as every anonymous viewer sees it (a token slot in its forms)."""
+) -> tuple[bytes, ...] | Response:
+    """The page as every anonymous viewer sees it, split where form tokens go."""
     try:
         context = build()
     except PageError as error:
         return error_page(request, error)
     if isinstance(context, Response):
         return context
-    return render(request, template, context, user=None, csrf=CSRF_SLOT)
+    html = render(request, template, context, user=None, csrf=CSRF_SLOT)
+    return tuple(html.encode().split(CSRF_SLOT.encode()))
 
 
-def _with_token(request: Request, html: str) -> HTMLResponse:
-    token = str(escape(csrf_token(request)))
-    return HTMLResponse(html.replace(CSRF_SLOT, token), headers=HTML_HEADERS)
+def _with_token(request: Request, page: tuple[bytes, ...]) -> HTMLResponse:
+    """The shared page with this viewer's form token in every slot."""
+    token = str(escape(csrf_token(request))).encode()
+    return HTMLResponse(token.join(page), headers=HTML_HEADERS)
 
 
 def _page(

@@ -41,7 +41,7 @@ def test_open_a_paper_and_copy_its_bibtex(browser_page, e2e_server, console_erro
     page = browser_page
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.goto(e2e_server.url + "/day/2024-04-04")
-    first = page.locator("article.card h3 a").first
+    first = page.locator("article.card .card-title a").first
     title = first.inner_text()
     first.click()
     page.wait_for_url(re.compile(r".*/papers/\d{4}\.\d{4,5}$"))

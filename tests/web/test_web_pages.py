@@ -10,7 +10,7 @@ import pytest
 
 
 def card_ids(html: str) -> list[str]:
-    return re.findall(r'<h3 class="card-title[^"]*" id="t-[^"]+"><a href="/papers/([^"]+)">', html)
+    return re.findall(r'<h[23] class="card-title[^"]*" id="t-[^"]+"><a href="/papers/([^"]+)">', html)
 
 
 def upvotes(html: str) -> list[int]:
