@@ -22,8 +22,8 @@ demo: install
 	$(BIN)/paperwire demo --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check paperwire tests bench
-	$(BIN)/ruff format --check paperwire tests bench
+	$(BIN)/ruff check paperwire tests bench tools
+	$(BIN)/ruff format --check paperwire tests bench tools
 
 fmt: install
 	$(BIN)/ruff format paperwire tests bench

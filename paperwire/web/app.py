@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from importlib import import_module
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
@@ -48,8 +49,22 @@ _SECURITY_HEADERS = [
 ]
 
 
+MEMORY_STATIC_MAX = 512 * 1024
+
+
+@lru_cache(maxsize=128)
+def _static_bytes(path: str, mtime_ns: int, size: int) -> bytes:
+    """A small static file's content (keyed by mtime and size, so edits are seen)."""
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
 class CachedStaticFiles(StaticFiles):
-    """Static files with cache headers: a year for versioned URLs (``?v=``), else an hour."""
+    """Static files with cache headers: a year for versioned URLs (``?v=``), else an hour.
+
+    Small files are answered from memory instead of being streamed from disk in
+    worker threads: the site's CSS, JS and fonts are a few hundred KiB in all.
+    """
 
     def file_response(
         self,
@@ -59,6 +74,14 @@ class CachedStaticFiles(StaticFiles):
         status_code: int = 200,
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
+        if isinstance(response, FileResponse) and stat_result.st_size <= MEMORY_STATIC_MAX:
+            body = _static_bytes(str(full_path), stat_result.st_mtime_ns, stat_result.st_size)
+            headers = {
+                k: v
+                for k, v in response.headers.items()
+                if k.lower() not in ("content-length", "accept-ranges")
+            }
+            response = Response(body, status_code=response.status_code, headers=headers)
         versioned = b"v=" in scope.get("query_string", b"")
         response.headers["Cache-Control"] = (
             "public, max-age=31536000, immutable" if versioned else "public, max-age=3600"

@@ -10,7 +10,7 @@ from tests.catalog.helpers import write_jsonl
 
 
 @pytest.fixture
-def make_jsonl(tmp_path: Path):  # noqa: ANN201
+def make_jsonl(tmp_path: Path):
     """Write records (dicts or raw lines) to a JSON-lines file in tmp_path."""
 
     def make(name: str, records: list, gz: bool = False) -> Path:

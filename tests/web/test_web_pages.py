@@ -8,9 +8,11 @@ from html import unescape
 import httpx
 import pytest
 
+CARD_TITLE = r'<h[23] class="card-title[^"]*" id="t-[^"]+"><a href="/papers/([^"]+)">'
+
 
 def card_ids(html: str) -> list[str]:
-    return re.findall(r'<h[23] class="card-title[^"]*" id="t-[^"]+"><a href="/papers/([^"]+)">', html)
+    return re.findall(CARD_TITLE, html)
 
 
 def upvotes(html: str) -> list[int]:
@@ -247,6 +249,10 @@ def test_head_static_and_security_headers(web: httpx.Client):
     assert static.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert "hour" not in static.text
     assert web.get("/static/css/site.css").headers["cache-control"] == "public, max-age=3600"
+    assert static.headers["content-type"].startswith("text/css")
+    assert int(static.headers["content-length"]) == len(static.content)
+    again = web.get(css, headers={"If-None-Match": static.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
     for asset in ("vendor/katex/katex.min.js", "vendor/katex/contrib/auto-render.min.js"):
         assert web.get(f"/static/{asset}").status_code == 200
     fonts = re.findall(r"url\((fonts/[^)]+)\)", web.get("/static/vendor/katex/katex.min.css").text)
