@@ -49,7 +49,8 @@ def e2e_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def e2e_server(e2e_home: Path) -> Iterator[ServerProcess]:
-    with ServerProcess(e2e_home, env={"PAPERWIRE_OFFLINE": "1"}) as server:
+    env = {"PAPERWIRE_OFFLINE": "1", "PAPERWIRE_MODEL_DIR": str(ROOT / ".cache" / "models")}
+    with ServerProcess(e2e_home, env=env) as server:
         # The first search loads the query encoder (seconds, once): not inside a page wait.
         httpx.get(server.url + "/search", params={"q": "warm up"}, timeout=300)
         yield server

@@ -25,6 +25,9 @@ import pytest
 
 from paperwire.web.devserver import ServerProcess, make_sample_home
 
+# Converted encoder models are shared by every test home (built once per checkout).
+MODELS = Path(__file__).resolve().parents[2] / ".cache" / "models"
+
 
 @pytest.fixture(scope="session")
 def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -54,7 +57,7 @@ def server_factory() -> Iterator[Callable[..., ServerProcess]]:
 
 @pytest.fixture(scope="session")
 def web_server(sample_home: Path, server_factory: Callable[..., ServerProcess]) -> ServerProcess:
-    server = server_factory(sample_home, PAPERWIRE_OFFLINE="1")
+    server = server_factory(sample_home, PAPERWIRE_OFFLINE="1", PAPERWIRE_MODEL_DIR=str(MODELS))
     # The first search loads the query encoder (seconds, once): do it before any test.
     httpx.get(server.url + "/search", params={"q": "warm up"}, timeout=300)
     return server

@@ -482,3 +482,28 @@ def test_versioned_ids_vote_for_the_paper(client, app):
     headers = {"X-CSRF-Token": client.get("/api/session").json()["csrf_token"]}
     response = client.post(f"/api/papers/{ON_FEED}v3/upvote", headers=headers)
     assert response.json() == {"upvoted": True, "upvotes": 8}
+
+
+def test_paper_page_offers_collections(client, app):
+    anonymous = client.get(f"/papers/{ON_FEED}")
+    assert anonymous.status_code == 200
+    assert f"/login?next=/papers/{ON_FEED}" in anonymous.text
+    assert f'action="/papers/{ON_FEED}/collect"' not in anonymous.text
+
+    from paperwire.accounts import collections as colls
+    from paperwire.accounts.users import get_user_by_email
+
+    sign_up(client)
+    user = get_user_by_email(app.state.db, "alice@example.com")
+    now = colls.as_utc(__import__("datetime").datetime.now())
+    colls.create(app.state.db, user.id, "To read", now=now)
+    page = client.get(f"/papers/{ON_FEED}")
+    assert f'action="/papers/{ON_FEED}/collect"' in page.text
+    assert '<option value="to-read">To read</option>' in page.text
+    csrf = TOKEN_RE.search(page.text).group(1)
+    added = client.post(
+        f"/papers/{ON_FEED}/collect", data={"collection": "to-read", "csrf_token": csrf}
+    )
+    assert added.status_code in (302, 303)
+    page = client.get(f"/papers/{ON_FEED}")
+    assert '<a href="/collections/to-read">To read</a>' in page.text

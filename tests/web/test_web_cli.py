@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
 from paperwire.web.devserver import free_port, home_env
+
+MODELS = Path(__file__).resolve().parents[2] / ".cache" / "models"  # shared converted models
 
 
 def test_serve_help(run_cli):
@@ -22,7 +25,7 @@ def test_demo_imports_the_sample_and_serves_within_seconds(home):
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "paperwire", "demo", "--host", "127.0.0.1", "--port", str(port)],
-        env=home_env(home),
+        env=home_env(home, {"PAPERWIRE_MODEL_DIR": str(MODELS)}),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -225,6 +225,8 @@ async def paper_page(request: Request, paper_id: str) -> Response:
         return await run_in_threadpool(_bibtex_response, request, raw, ident)
 
     def build() -> dict[str, Any]:
+        from .accounts import collection_choices  # accounts imports the API routes
+
         detail = feed.get_paper(_db(request), ident) if ident else None
         if detail is None:
             raise _not_found(raw, ident)
@@ -233,6 +235,7 @@ async def paper_page(request: Request, paper_id: str) -> Response:
             "card": detail.card,
             "bibtex": feed.bibtex(detail.card),
             "similar": searching.similar(_settings(request), _db(request), detail.card.id, SIMILAR),
+            "collection_choices": collection_choices(request, detail.card.id),
         }
 
     return await cached_page(request, "paper.html", build)
