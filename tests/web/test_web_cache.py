@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 import pytest
 
@@ -31,6 +32,13 @@ def test_expiry_and_bound():
     assert off.get("a") is None
 
 
+def run_isolated(coro) -> None:
+    """asyncio.run in a worker thread: Playwright's sync API (e2e tests in the same
+    session) keeps an event loop running on the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
 def test_single_flight_and_stale_while_rebuilding():
     clock = Clock()
     cache = PageCache(ttl=5, clock=clock, stale=30)
@@ -54,7 +62,7 @@ def test_single_flight_and_stale_while_rebuilding():
         clock.now = 100  # far too old to serve: rebuilt before answering
         assert await cache.shared("k", build) == "v3"
 
-    asyncio.run(scenario())
+    run_isolated(scenario())
 
 
 def test_responses_and_errors_are_not_cached():
@@ -79,4 +87,4 @@ def test_responses_and_errors_are_not_cached():
             await cache.shared("e", fail)
         assert cache.get("e") is None
 
-    asyncio.run(scenario())
+    run_isolated(scenario())
