@@ -20,7 +20,9 @@ with every paper whose catalog ``seq`` is newer than the one recorded in
 ids: replaying lands on the same keys.  ``rebuild`` builds a complete new
 generation beside the old one and swaps it in, so search keeps working while
 it runs.  Nothing here is the source of truth: delete the folder and run
-``paperwire reindex``.
+``paperwire reindex``.  (After incremental updates, BM25 statistics still
+count replaced documents until tantivy merges segments, so near-ties can order
+differently than after a rebuild; ``reindex`` itself is deterministic.)
 """
 
 from __future__ import annotations
