@@ -26,8 +26,8 @@ lint: install
 	$(BIN)/ruff format --check paperwire tests bench tools
 
 fmt: install
-	$(BIN)/ruff format paperwire tests bench
-	$(BIN)/ruff check --fix paperwire tests bench
+	$(BIN)/ruff format paperwire tests bench tools
+	$(BIN)/ruff check --fix paperwire tests bench tools
 
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

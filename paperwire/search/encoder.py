@@ -197,13 +197,19 @@ def _build(model_dir: Path, source: Path, key: str) -> dict[str, Any]:
         fp32 = tmp / "fp32.onnx"
         fused = _optimize(raw, fp32, cfg)
         int8 = tmp / "int8.onnx"
-        quantize_dynamic(
-            fp32,
-            int8,
-            weight_type=QuantType.QInt8,
-            per_channel=True,  # per-tensor int8 drops mean cosine to about 0.93
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantiser's generic "pre-process" advice
+        try:
+            quantize_dynamic(
+                fp32,
+                int8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,  # per-tensor int8 drops mean cosine to about 0.93
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
+        finally:
+            root.setLevel(level)
         tokenizer = _load_tokenizer(source / "tokenizer.json")
         probes = _probe_texts()
         ref = OnnxEncoder(fp32, tokenizer).encode(probes)
