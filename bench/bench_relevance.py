@@ -51,8 +51,8 @@ from paperwire.search import vectors as _vectors  # noqa: E402,F401  (onnxruntim
 
 OUT = ROOT / "bench" / "out" / "relevance"
 QUERIES = ROOT / "bench" / "relevance_queries.jsonl"
-K_GRID = (5, 10, 20, 30, 60, 100)
-W_GRID = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
+K_GRID = (1, 2, 3, 5, 10, 20, 30, 60, 100)
+W_GRID = (0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
