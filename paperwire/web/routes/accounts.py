@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -194,16 +194,9 @@ async def signup(request: Request) -> Response:
     db, now = _db(request), utcnow()
     ip_hit = (_limit(request, ratelimit.SIGNUP_IP), _client_key(request))
     account_hit = (_limit(request, ratelimit.LOGIN_ACCOUNT), _account_key(request, email))
-    try:
-        await _run(ratelimit.check, db, [ip_hit, account_hit], now=now)
-    except RateLimited as exc:
-        return _render(
-            request,
-            "signup.html",
-            {**ctx, "error": str(exc)},
-            status_code=429,
-            headers={"Retry-After": str(exc.retry_after)},
-        )
+    refused = await _rate_limited(request, [ip_hit, account_hit], now, "signup.html", ctx)
+    if refused:
+        return refused
     await _run(ratelimit.record, db, [ip_hit], now=now)
     try:
         user = await _run(sign_up, db, email, password, now=now, display_name=display_name)
@@ -212,6 +205,23 @@ async def signup(request: Request) -> Response:
             await _run(ratelimit.record, db, [account_hit], now=now)
         return _render(request, "signup.html", {**ctx, "error": str(exc)}, status_code=400)
     return await _login_response(request, user, next_path)
+
+
+async def _rate_limited(
+    request: Request, hits: list, now: datetime, template: str, ctx: dict[str, Any]
+) -> Response | None:
+    """The form again with a 429 when any of ``hits`` is over its limit, else None."""
+    try:
+        await _run(ratelimit.check, _db(request), hits, now=now)
+    except RateLimited as exc:
+        return _render(
+            request,
+            template,
+            {**ctx, "error": str(exc)},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    return None
 
 
 @router.get("/login", include_in_schema=False)
@@ -234,16 +244,9 @@ async def login(request: Request) -> Response:
     db, now = _db(request), utcnow()
     ip_hit = (_limit(request, ratelimit.LOGIN_IP), _client_key(request))
     account_hit = (_limit(request, ratelimit.LOGIN_ACCOUNT), _account_key(request, email))
-    try:
-        await _run(ratelimit.check, db, [ip_hit, account_hit], now=now)
-    except RateLimited as exc:
-        return _render(
-            request,
-            "login.html",
-            {**ctx, "error": str(exc)},
-            status_code=429,
-            headers={"Retry-After": str(exc.retry_after)},
-        )
+    refused = await _rate_limited(request, [ip_hit, account_hit], now, "login.html", ctx)
+    if refused:
+        return refused
     user = await _run(authenticate, db, email, password)
     if user is None:
         await _run(ratelimit.record, db, [ip_hit, account_hit], now=now)
