@@ -1,31 +1,37 @@
-"""Relevance: BM25 alone vs vectors alone vs hybrid (RRF), on the shared arXiv corpus.
+"""Relevance: BM25 alone vs vectors alone vs hybrid, on the shared arXiv corpus.
 
     .venv/bin/python bench/embed_corpus.py          # once: real MiniLM vectors
-    .venv/bin/python bench/bench_relevance.py       # build, tune, report
+    .venv/bin/python bench/bench_relevance.py       # build, tune, report (all 79,990)
     .venv/bin/python bench/bench_relevance.py --pool 10   # candidates to judge
 
-Corpus: the first ``--limit`` papers in announcement order (default 6,000,
-listed 2025-03-18 to 2025-04-25: the corpus on which the judgments were made,
-because that much was embedded when they were made; ``--limit 0`` for all
-79,990) of ``../shared/data/arxiv-cs-2025-2026.jsonl.gz`` with their real
-vectors from ``.cache/embeddings`` (``embed_corpus.py``).  On a larger corpus
-the judged queries meet unjudged papers, which count as not relevant.
-Indexes are built with the production code (``indexing.build_generation``),
-queries are answered by the production code paths: tantivy BM25 top-100
-(``KeywordIndex``), vector top-100 (``SearchService._vector_candidates``:
-HNSW + exact re-rank), and their fusion (``service.fuse``).
+Corpus: all 79,990 papers of ``../shared/data/arxiv-cs-2025-2026.jsonl.gz`` with
+their real vectors from ``.cache/embeddings`` (``embed_corpus.py``);
+``--limit N`` takes the first N in announcement order instead.  Indexes are
+built with the production code (``indexing.build_generation``) and queries are
+answered by the production code path (``SearchService._candidates``: tantivy
+BM25 top-100 and vector top-100, run concurrently, plus the exact cosine of
+every keyword candidate); the systems compared rank those candidates:
+
+- ``bm25``: the keyword list alone; ``vectors``: the vector list alone;
+- ``hybrid``: the service's fusion (``fusion.fuse``, a convex combination of
+  min-max normalised BM25 and cosine) with the share the service uses, and
+  with the share tuned in this run;
+- ``rrf``: reciprocal rank fusion, the usual alternative, with its k and vector
+  weight tuned in this run on the same split, and with the textbook k=60, w=1.
 
 (a) Known-item search: a paper is sought with one sentence from the middle of
 its abstract (the sentence at index len//2, at least 6 words); the paper is
 the only relevant result; MRR@10.  Two disjoint samples with fixed seeds:
-a *tuning* split (300 papers, seed 11) on which RRF's k and the vector weight
-are chosen by grid search, and an *evaluation* split (600 papers, seed 12)
-that is reported.  (b) ``bench/relevance_queries.jsonl``: queries written the
-way researchers search (vague memories of a paper, short topics, acronyms,
-method names) with graded judgments (3 = the paper sought / exactly on topic,
+a *tuning* split (300 papers, seed 11) on which the fusion parameters are
+chosen by grid search, and an *evaluation* split (600 papers, seed 12) that is
+reported.  (b) ``bench/relevance_queries.jsonl``: 54 queries written the way
+researchers search (vague memories of a paper, short topics, acronyms, method
+names) with graded judgments (3 = the paper sought / exactly on topic,
 2 = clearly relevant, 1 = related, 0 or unjudged = not relevant), made by
-reading the pooled top-10 of all three systems (``--pool``).  nDCG@10 with
-gain 2^g - 1.  These queries are never used for tuning.
+reading the pooled top-10 of the systems (``--pool``) on the first 6,000 papers
+and again on all 79,990.  nDCG@10 with gain 2^g - 1; the table also shows
+which share of each system's top-10 was judged.  These queries are never used
+for tuning.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from paperwire.search import vectors as _vectors  # noqa: E402,F401  (onnxruntim
 
 OUT = ROOT / "bench" / "out" / "relevance"
 QUERIES = ROOT / "bench" / "relevance_queries.jsonl"
+SHARE_GRID = tuple(round(0.05 * i, 2) for i in range(2, 19))  # keyword share 0.1..0.9
 K_GRID = (1, 2, 3, 5, 10, 20, 30, 60, 100)
 W_GRID = (0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
@@ -115,37 +122,39 @@ class Systems:
             load_settings({"PAPERWIRE_HOME": str(home)}), encoder=self.encoder
         )
         self.snap = self.service._snapshot()
-        self.cache: dict[str, tuple[list[str], list[str]]] = {}
+        self.cache: dict = {}
 
-    def candidates(self, query: str) -> tuple[list[str], list[str]]:
-        """Top-100 ids from BM25 and from vectors."""
+    def candidates(self, query: str):
+        """What the service's two retrievers return for ``query`` (cached)."""
         from paperwire.search.keyword import Filters
         from paperwire.search.query import parse_query
         from paperwire.search.service import CANDIDATES
 
         if query not in self.cache:
-            snap, svc = self.snap, self.service
-            parsed = parse_query(query)
-            kw_hits, _ = snap.keyword.search(
-                snap.keyword.build_query(parsed, Filters()), CANDIDATES
+            cands, _, _ = self.service._candidates(
+                self.snap, parse_query(query), Filters(), CANDIDATES
             )
-            qv = self.encoder.encode_query(parsed.semantic_text)
-            vkeys, _ = svc._vector_candidates(snap, qv, Filters(), CANDIDATES)
-            self.cache[query] = (
-                [svc._id(snap, h.key) for h in kw_hits],
-                [svc._id(snap, int(k)) for k in vkeys],
-            )
+            self.cache[query] = cands
         return self.cache[query]
 
-    def ranking(self, query: str, system: str, k: float = 60.0, w: float = 1.0) -> list[str]:
-        from paperwire.search.service import fuse
+    def ranking(self, query: str, system: str, **params: float) -> list[str]:
+        from paperwire.search.fusion import fuse, reciprocal_rank_fusion
 
-        kw, vec = self.candidates(query)
+        c = self.candidates(query)
         if system == "bm25":
-            return kw
-        if system == "vectors":
-            return vec
-        return [pid for pid, _ in fuse(kw, vec, keyword_weight=1.0, vector_weight=w, k=k)]
+            keys = [k for k, _ in c.keyword]
+        elif system == "vectors":
+            keys = [k for k, _ in c.vector]
+        elif system == "rrf":
+            keys = [
+                k
+                for k, _ in reciprocal_rank_fusion(
+                    [k for k, _ in c.keyword], [k for k, _ in c.vector], **params
+                )
+            ]
+        else:
+            keys = [k for k, _ in fuse(c, **params)]
+        return self.service._ids(self.snap, keys[:20])
 
 
 def known_items(rows: list[dict], n: int, seed: int, exclude: set[str]) -> list[tuple[str, str]]:
@@ -199,8 +208,8 @@ def pool(systems: Systems, rows: list[dict], depth: int, path: Path) -> None:
             for pid, where in ids.items():
                 r = by_id[pid]
                 judged = q.get("judgments", {}).get(pid, "")
-                fh.write(f"{pid} [{judged}] {' '.join(where):14} {r['title'][:150]}\n")
-                fh.write(f"      {r['abstract'][:260]}\n")
+                fh.write(f"{pid} [{judged}] {' '.join(where):14} {r['title']}\n")
+                fh.write(f"      {' '.join(r['abstract'].split())}\n")
 
 
 def main() -> None:
@@ -210,8 +219,8 @@ def main() -> None:
     ap.add_argument(
         "--limit",
         type=int,
-        default=6_000,
-        help="corpus: the first N papers (the judgments were made on the first 6,000); 0 = all",
+        default=0,
+        help="corpus: the first N papers in announcement order; 0 (default) = all",
     )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -235,58 +244,62 @@ def main() -> None:
     evaluate = known_items(rows, 600, seed=12, exclude={pid for _, pid in tune})
     for query, _ in tune + evaluate:
         systems.candidates(query)
-    grid = {}
-    for k in K_GRID:
-        for w in W_GRID:
-            grid[(k, w)] = float(
-                np.mean([mrr10(systems.ranking(q, "hybrid", k, w), pid) for q, pid in tune])
-            )
-    best_k, best_w = max(grid, key=lambda kw: (grid[kw], -abs(kw[1] - 1), -abs(kw[0] - 60)))
-    from paperwire.search import service
 
+    def tuning_mrr(system: str, **params: float) -> float:
+        return float(np.mean([mrr10(systems.ranking(q, system, **params), p) for q, p in tune]))
+
+    from paperwire.search import fusion
+
+    shares = {a: tuning_mrr("hybrid", keyword_share=a) for a in SHARE_GRID}
+    best_share = max(shares, key=lambda a: (shares[a], -abs(a - fusion.KEYWORD_SHARE)))
+    rrf_grid = {(k, w): tuning_mrr("rrf", k=k, vector_weight=w) for k in K_GRID for w in W_GRID}
+    best_k, best_w = max(rrf_grid, key=lambda kw: (rrf_grid[kw], -abs(kw[0] - 60)))
     print(
-        f"tuned on {len(tune)} known items: k={best_k}, vector weight={best_w} "
-        f"(tuning MRR@10 {grid[(best_k, best_w)]:.3f}; default k=60,w=1: {grid[(60, 1.0)]:.3f}; "
-        f"service uses k={service.RRF_K}, w={service.VECTOR_WEIGHT})"
+        f"tuned on {len(tune)} known items: keyword share {best_share} (tuning MRR@10 "
+        f"{shares[best_share]:.3f}; the service uses {fusion.KEYWORD_SHARE}); "
+        f"RRF k={best_k}, w={best_w} ({rrf_grid[(best_k, best_w)]:.3f})"
     )
-    print("tuning grid (MRR@10 on the tuning split; rows k, columns vector weight):")
-    print(f"{'k':>6}" + "".join(f"{w:>7}" for w in W_GRID))
-    for k in K_GRID:
-        print(f"{k:>6}" + "".join(f"{grid[(k, w)]:>7.3f}" for w in W_GRID))
-    settings = {
-        "bm25": {},
-        "vectors": {},
-        "hybrid (service k, w)": {"k": service.RRF_K, "w": service.VECTOR_WEIGHT},
-        "hybrid (tuned k, w)": {"k": best_k, "w": best_w},
-        "hybrid (k=60, w=1)": {"k": 60.0, "w": 1.0},
+    print("keyword share:  " + "".join(f"{a:>7}" for a in SHARE_GRID))
+    print("tuning MRR@10:  " + "".join(f"{shares[a]:>7.3f}" for a in SHARE_GRID))
+    settings: dict[str, tuple[str, dict]] = {
+        "bm25": ("bm25", {}),
+        "vectors": ("vectors", {}),
+        f"hybrid (service, {fusion.KEYWORD_SHARE})": ("hybrid", {}),
+        f"hybrid (tuned, {best_share})": ("hybrid", {"keyword_share": best_share}),
+        f"rrf (tuned k={best_k}, w={best_w})": ("rrf", {"k": best_k, "vector_weight": best_w}),
+        "rrf (k=60, w=1)": ("rrf", {"k": 60.0, "vector_weight": 1.0}),
     }
     judged = [q for q in load_judged() if q.get("judgments")]
     table = []
-    for name, kw in settings.items():
-        system = name.split()[0]
-        mrr = np.mean([mrr10(systems.ranking(q, system, **kw), pid) for q, pid in evaluate])
-        nd = [ndcg10(systems.ranking(q["query"], system, **kw), q["judgments"]) for q in judged]
+    for name, (system, params) in settings.items():
+        mrr = np.mean([mrr10(systems.ranking(q, system, **params), p) for q, p in evaluate])
+        runs = [(q, systems.ranking(q["query"], system, **params)) for q in judged]
+        nd = [ndcg10(run, q["judgments"]) for q, run in runs]
+        seen = [np.mean([p in q["judgments"] for p in run[:10]] or [0]) for q, run in runs]
         by_intent: dict[str, list[float]] = {}
         for q, v in zip(judged, nd, strict=True):
             by_intent.setdefault(q.get("intent", "other"), []).append(v)
-        table.append((name, mrr, float(np.mean(nd)) if nd else float("nan"), by_intent))
+        table.append((name, mrr, float(np.mean(nd)) if nd else float("nan"), seen, by_intent))
     intents = sorted({i for *_, b in table for i in b})
     print(f"\nknown-item: {len(evaluate)} evaluation papers; judged queries: {len(judged)}")
-    header = f"{'system':24}{'MRR@10 (a)':>12}{'nDCG@10 (b)':>13}" + "".join(
-        f"{i[:10]:>12}" for i in intents
+    header = f"{'system':28}{'MRR@10 (a)':>11}{'nDCG@10 (b)':>12}{'judged':>8}" + "".join(
+        f"{i[:10]:>10}" for i in intents
     )
     print(header)
-    for name, mrr, nd, by_intent in table:
+    for name, mrr, nd, seen, by_intent in table:
         cells = "".join(
-            f"{np.mean(by_intent[i]):>12.3f}" if i in by_intent else f"{'':>12}" for i in intents
+            f"{np.mean(by_intent[i]):>10.3f}" if i in by_intent else f"{'':>10}" for i in intents
         )
-        print(f"{name:24}{mrr:>12.3f}{nd:>13.3f}{cells}")
-    counts = "".join(f"{len(table[0][3].get(i, [])):>12}" for i in intents)
-    print(f"{'(queries per intent)':49}{counts}")
+        print(f"{name:28}{mrr:>11.3f}{nd:>12.3f}{np.mean(seen):>8.0%}{cells}")
+    counts = "".join(f"{len(table[0][4].get(i, [])):>10}" for i in intents)
+    print(f"{'(queries per intent)':59}{counts}")
     result = {
         "corpus": len(rows),
-        "tuned": {"k": best_k, "w": best_w},
-        "rows": [{"system": n, "mrr10": m, "ndcg10": d} for n, m, d, _ in table],
+        "tuned": {"keyword_share": best_share, "rrf_k": best_k, "rrf_w": best_w},
+        "rows": [
+            {"system": n, "mrr10": m, "ndcg10": d, "judged10": float(np.mean(j))}
+            for n, m, d, j, _ in table
+        ],
     }
     (args.out / f"results-{len(rows)}.json").write_text(json.dumps(result, indent=2))
 

@@ -13,7 +13,7 @@ What is measured, per corpus size, with the production code paths
   float16 re-rank), encoding alone;
 - baseline in the same run: exact brute force, i.e. a numpy dot product over
   all vectors (float32, held in memory) plus an exhaustive BM25 keyword scan
-  (SQLite FTS5, which scores every matching row), fused with the same RRF;
+  (SQLite FTS5, which scores every matching row), fused the same way;
 - recall@10 of the vector path against exact search, and overlap@10 of the
   hybrid results against the exact-baseline hybrid;
 - index sizes on disk and resident memory (RSS) of a fresh process that loads
@@ -295,9 +295,10 @@ def probe(index_root: Path, queries_path: Path) -> dict:
     """Load the service like the web process would, time queries, then the baseline."""
     from paperwire.config import load_settings
     from paperwire.search.encoder import load_encoder
+    from paperwire.search.fusion import Candidates, fuse
     from paperwire.search.indexing import VectorFiles
     from paperwire.search.keyword import Filters
-    from paperwire.search.service import CANDIDATES, SearchService, _exact, fuse
+    from paperwire.search.service import CANDIDATES, SearchService
     from paperwire.search.vectors import search as hnsw_search
 
     queries = json.loads(queries_path.read_text())
@@ -328,6 +329,9 @@ def probe(index_root: Path, queries_path: Path) -> dict:
         return out
 
     t_hybrid = timed(lambda t: service.search(t, limit=20), texts)
+    t_hybrid_filtered = timed(
+        lambda t: service.search(t, categories=["cs.CL"], min_upvotes=3, limit=20), texts
+    )
     snap = service._snapshot()
     kw = snap.keyword
     t_kw = timed(lambda t: kw.search(kw.build_query(_parsed(t), Filters()), CANDIDATES), texts)
@@ -384,24 +388,37 @@ def probe(index_root: Path, queries_path: Path) -> dict:
     res["ef_sweep"] = ef_sweep
     res["ef_search"] = _vectors.EXPANSION_SEARCH
 
-    # Baseline: exact vectors (numpy over all) + exhaustive BM25 (FTS5), same RRF.
+    # Baseline: exact vectors (numpy over all) + exhaustive BM25 (FTS5), same fusion.
     con = sqlite3.connect(index_root / "fts5.sqlite")
-    key_of = {}
+    key_of: dict[str, int] = {}
 
-    def exact_hybrid(t: str) -> list[int]:
-        q = qvecs[t]
+    def exact_vector_top(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sims = full @ q
         top = np.argpartition(-sims, CANDIDATES)[:CANDIDATES]
-        top = top[np.argsort(-sims[top])]
+        return top[np.argsort(-sims[top])], sims
+
+    def fused_top(keyword: list[tuple[int, float]], q: np.ndarray, k: int) -> list[int]:
+        top, sims = exact_vector_top(q)
+        pos = np.searchsorted(files.keys, np.array([key for key, _ in keyword], np.uint64))
+        cands = Candidates(
+            keyword=keyword,
+            keyword_complete=len(keyword) < CANDIDATES,
+            vector=[(int(files.keys[i]), float(sims[i])) for i in top],
+            cosines={key: float(sims[p]) for (key, _), p in zip(keyword, pos, strict=True)},
+        )
+        return [key for key, _ in fuse(cands)][:k]
+
+    def exact_hybrid(t: str) -> list[int]:
         rows = con.execute(
-            "SELECT id FROM docs WHERE docs MATCH ? ORDER BY bm25(docs, 0, 2.0, 1.0, 1.0) LIMIT ?",
+            "SELECT id, -bm25(docs, 0, 2.0, 1.0, 1.0) FROM docs WHERE docs MATCH ?"
+            " ORDER BY bm25(docs, 0, 2.0, 1.0, 1.0) LIMIT ?",
             (fts_query(t), CANDIDATES),
         ).fetchall()
-        kw_keys = [key_of.setdefault(r[0], _key(r[0])) for r in rows]
-        return [k for k, _ in fuse(kw_keys, [int(files.keys[i]) for i in top])][:20]
+        keyword = [(key_of.setdefault(r[0], _key(r[0])), float(r[1])) for r in rows]
+        return fused_top(keyword, qvecs[t], 20)
 
     t_exact = timed(exact_hybrid, texts)
-    t_exact_vec = timed(lambda t: np.argpartition(-(full @ qvecs[t]), 100)[:100], texts)
+    t_exact_vec = timed(lambda t: exact_vector_top(qvecs[t]), texts)
     t_fts = timed(
         lambda t: con.execute(
             "SELECT id FROM docs WHERE docs MATCH ? ORDER BY bm25(docs, 0, 2.0, 1.0, 1.0)"
@@ -416,17 +433,15 @@ def probe(index_root: Path, queries_path: Path) -> dict:
     for t in texts:
         ours = {_key(h.id) for h in service.search(t, limit=10).hits}
         kw_hits, _ = kw.search(kw.build_query(_parsed(t), Filters()), CANDIDATES)
-        sims = full @ qvecs[t]
-        top = np.argpartition(-sims, CANDIDATES)[:CANDIDATES]
-        top = top[np.argsort(-sims[top])]
-        ref = fuse([h.key for h in kw_hits], [int(files.keys[i]) for i in top])[:10]
-        overlap.append(len(ours & {k for k, _ in ref}) / max(1, len(ref)))
-    _ = _exact  # exact re-rank is part of the vector path timed above
+        ref = fused_top([(h.key, h.score) for h in kw_hits], qvecs[t], 10)
+        overlap.append(len(ours & set(ref)) / max(1, len(ref)))
     res.update(
         {
             "queries": len(texts),
             "hybrid_p50_ms": pct(t_hybrid, 50),
             "hybrid_p95_ms": pct(t_hybrid, 95),
+            "hybrid_filtered_p50_ms": pct(t_hybrid_filtered, 50),
+            "hybrid_filtered_p95_ms": pct(t_hybrid_filtered, 95),
             "hybrid_enc_p50_ms": pct(t_hybrid_enc, 50),
             "hybrid_enc_p95_ms": pct(t_hybrid_enc, 95),
             "encode_p50_ms": pct(t_enc, 50),
@@ -472,6 +487,12 @@ def main() -> None:
     ap.add_argument("--sizes", default="80000,1000000", help="comma-separated corpus sizes")
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="probe the indexes an earlier run left under --out instead of rebuilding them"
+        " (the code that builds them must not have changed since)",
+    )
     ap.add_argument("--probe", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--query-file", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -497,8 +518,14 @@ def main() -> None:
     results = []
     for size in [int(s) for s in args.sizes.split(",")]:
         root = args.out / f"n{size}"
-        print(f"building {size} papers ({time.strftime('%H:%M:%S')})", file=sys.stderr)
-        info = build(root, real, base, size)
+        previous = args.out / f"results-{size}.json"
+        if args.reuse and (root / "home" / "index" / "state.json").exists() and previous.exists():
+            print(f"reusing the {size}-paper indexes in {root}", file=sys.stderr)
+            old = json.loads(previous.read_text())
+            info = {k: v for k, v in old.items() if k.endswith("build_s")}
+        else:
+            print(f"building {size} papers ({time.strftime('%H:%M:%S')})", file=sys.stderr)
+            info = build(root, real, base, size)
         gc.collect()
         idx = root / "home" / "index"
         sizes = {
@@ -534,6 +561,11 @@ def print_table(results: list[dict]) -> None:
     rows = [
         ("hybrid p50 / p95 (ms), no encoding", "hybrid_p50_ms", "hybrid_p95_ms"),
         ("hybrid p50 / p95 (ms), with encoding", "hybrid_enc_p50_ms", "hybrid_enc_p95_ms"),
+        (
+            "hybrid, filtered (cs.CL, >=3 votes), no enc.",
+            "hybrid_filtered_p50_ms",
+            "hybrid_filtered_p95_ms",
+        ),
         ("  query encoding alone", "encode_p50_ms", "encode_p95_ms"),
         ("  keyword top-100 (tantivy)", "keyword_p50_ms", "keyword_p95_ms"),
         ("  vector top-100 (HNSW + re-rank)", "vector_p50_ms", "vector_p95_ms"),
@@ -550,7 +582,10 @@ def print_table(results: list[dict]) -> None:
     print()
     print(header)
     for label, a, b in rows:
-        print(f"{label:48}" + "".join(f"{r[a]:>11.2f} /{r[b]:>8.2f}" for r in results))
+        print(
+            f"{label:48}"
+            + "".join(f"{r[a]:>11.2f} /{r[b]:>8.2f}" if a in r else f"{'-':>22}" for r in results)
+        )
     print(
         f"{'speed-up p95 (exact / hybrid)':48}"
         + "".join(f"{r['exact_hybrid_p95_ms'] / r['hybrid_p95_ms']:>21.1f}x" for r in results)

@@ -210,25 +210,15 @@ class KeywordIndex:
             return self._term(fld, tokens[0])
         return tantivy.Query.phrase_query(self.schema, fld, list(tokens))
 
-    def _word_query(self, word: str) -> tantivy.Query | None:
-        """A ranked word: should-match in title (boosted), abstract, authors."""
-        subs: list[tuple[tantivy.Occur, tantivy.Query]] = []
+    def _word_clauses(self, word: str) -> list[tantivy.Query]:
+        """A ranked word's term queries: title (boosted), abstract, authors."""
+        out: list[tantivy.Query] = []
         for token in analyze(word):
-            subs.append(
-                (
-                    tantivy.Occur.Should,
-                    tantivy.Query.boost_query(self._term("title", token), TITLE_BOOST),
-                )
-            )
-            subs.append((tantivy.Occur.Should, self._term("abstract", token)))
+            out.append(tantivy.Query.boost_query(self._term("title", token), TITLE_BOOST))
+            out.append(self._term("abstract", token))
         for token in analyze(word, names=True):
-            subs.append(
-                (
-                    tantivy.Occur.Should,
-                    tantivy.Query.boost_query(self._term("authors", token), AUTHOR_BOOST),
-                )
-            )
-        return tantivy.Query.boolean_query(subs) if subs else None
+            out.append(tantivy.Query.boost_query(self._term("authors", token), AUTHOR_BOOST))
+        return out
 
     def _clause_query(self, clause: Clause) -> tantivy.Query | None:
         if clause.field == "cat":
@@ -298,15 +288,23 @@ class KeywordIndex:
         must: list[tantivy.Query] = []
         must_not: list[tantivy.Query] = []
         words = [t for t in parsed.terms if t.lower() not in STOPWORDS] or list(parsed.terms)
-        word_queries = [q for q in (self._word_query(w) for w in words) if q is not None]
+        word_terms = [q for w in words for q in self._word_clauses(w)] if ranked else []
         required = [q for q in (self._clause_query(c) for c in parsed.required) if q is not None]
         excluded = [q for q in (self._clause_query(c) for c in parsed.excluded) if q is not None]
+        filter_queries = self._filter_queries(filters)
         subs: list[tuple[tantivy.Occur, tantivy.Query]] = []
-        if ranked and word_queries:
-            group = tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in word_queries])
-            subs.append((tantivy.Occur.Should if required else tantivy.Occur.Must, group))
+        if word_terms:
+            if required or not (filter_queries or restrict_keys is not None):
+                # Flat term clauses: tantivy's block-max WAND skips most documents of
+                # a flat disjunction, not of nested ones (twice as fast at 1M papers).
+                # Without a Must clause at least one word must match; beside a
+                # required phrase/author the words only rank.
+                subs.extend((tantivy.Occur.Should, q) for q in word_terms)
+            else:  # beside filters, a word must still match: group them
+                group = tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in word_terms])
+                subs.append((tantivy.Occur.Must, group))
         must.extend(required)
-        must.extend(tantivy.Query.const_score_query(q, 0.0) for q in self._filter_queries(filters))
+        must.extend(tantivy.Query.const_score_query(q, 0.0) for q in filter_queries)
         if restrict_keys is not None:
             must.append(
                 tantivy.Query.const_score_query(
@@ -319,7 +317,7 @@ class KeywordIndex:
         must_not.extend(excluded)
         subs.extend((tantivy.Occur.Must, q) for q in must)
         subs.extend((tantivy.Occur.MustNot, q) for q in must_not)
-        if not any(o in (tantivy.Occur.Must,) for o, _ in subs) and not (ranked and word_queries):
+        if not any(o is tantivy.Occur.Must for o, _ in subs) and not word_terms:
             subs.append((tantivy.Occur.Must, tantivy.Query.all_query()))
         return tantivy.Query.boolean_query(subs)
 

@@ -1,16 +1,17 @@
 """The search API the web layer and the CLI call: hybrid search and similar papers.
 
-Hybrid ranking is weighted reciprocal rank fusion (RRF): each paper scores
-``w_kw / (k + rank_kw) + w_vec / (k + rank_vec)`` over the top-100 keyword
-(BM25) and top-100 vector (cosine) candidates.  RRF needs no calibration
-between BM25 scores and cosines; k and the weights were chosen by grid search
-on a tuning split of known-item queries in ``bench/bench_relevance.py`` and
-are reported on a disjoint split and on hand-judged queries.
+A query runs two retrievers at once (a worker thread runs tantivy while the
+calling thread encodes the query and searches vectors; both release the GIL):
+BM25 top-100 and vector top-100.  Their union is ranked by a convex
+combination of normalised BM25 and cosine (:mod:`paperwire.search.fusion`).
 
-Filters apply inside both candidate generators (tantivy fast fields; a
-document-table mask for vectors), so selective filters never empty the top-k.
-Sorting by date or upvotes re-orders the most relevant candidates ("newest
-among the relevant"); a query without words lists every match in that order.
+Filters apply inside both retrievers (tantivy fast fields; a document-table
+mask for vectors), so selective filters never empty the top-k.  Sorting by
+date or upvotes re-orders the most relevant candidates ("newest among the
+relevant"); a query without words lists every match in that order.
+
+Vector search is exact (a float16 scan) over small collections and small
+filtered subsets, and HNSW with an exact re-rank otherwise.
 
 This is the embedded implementation (files under ``settings.index_dir``).  A
 server mode only needs another class with the same ``search``/``similar``.
@@ -22,6 +23,7 @@ import logging
 import math
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -31,26 +33,28 @@ import numpy as np
 
 from ..config import Settings
 from .doctable import DocTable, paper_key
+from .fusion import Candidates, fuse
 from .indexing import State, VectorFiles
-from .keyword import Filters, KeywordIndex
+from .keyword import Filters, KeywordHit, KeywordIndex
 from .query import ParsedQuery, clean_text, normalise_category, parse_query
-from .vectors import load_index
+from .vectors import exact_top, load_index
 from .vectors import search as hnsw_search
 
 log = logging.getLogger(__name__)
 
 SORTS = ("relevance", "newest", "upvotes")
-# Tuned by grid search on the known-item tuning split of bench/bench_relevance.py
-# (k in 5..100, vector weight in 0.5..3); the usual k=60, w=1 ranks verbatim
-# queries worse and is shown next to it in that benchmark's table.
-RRF_K = 5.0
-KEYWORD_WEIGHT = 1.0
-VECTOR_WEIGHT = 0.5
-CANDIDATES = 100  # per system, before fusion
+CANDIDATES = 100  # per retriever, before fusion
 POOL = 200  # relevant candidates re-sorted for sort=newest/upvotes
 MAX_DEPTH = 1000  # offset + limit
-EXACT_FILTER_MAX = 30_000  # filtered vector search scans exactly below this many papers
+# Up to this many vectors an exact float16 scan takes a few milliseconds and is
+# exact; beyond it, HNSW (bench/bench_search_latency.py measures both).
+EXACT_MAX = 20_000
+# A filtered subset larger than EXACT_MAX is searched by HNSW, over-fetching in
+# proportion to the filter's selectivity, up to this many neighbours.
 HNSW_OVERFETCH_MAX = 4096
+
+# One worker per core is enough: each query hands it a single keyword search.
+_workers = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="search")
 
 
 @dataclass(frozen=True)
@@ -165,27 +169,27 @@ class SearchService:
     def _vector_candidates(
         self, snap: _Snapshot, qv: np.ndarray, filters: Filters, k: int, exclude: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` (keys, cosine) that pass ``filters``, exact-re-ranked."""
+        """Top ``k`` (keys, cosine) that pass ``filters``, best first."""
         files, hnsw, table = snap.vectors, snap.hnsw, snap.table
-        if files is None or hnsw is None or len(files.keys) == 0:
-            return np.zeros(0, np.uint64), np.zeros(0, np.float32)
-        mask = table.mask(filters)
+        empty = np.zeros(0, np.uint64), np.zeros(0, np.float32)
+        if files is None or len(files.keys) == 0:
+            return empty
         want = k + (1 if exclude is not None else 0)
+        mask = table.mask(filters)
         if mask is None:
-            keys, _ = hnsw_search(hnsw, qv, max(want, 50))
+            if hnsw is None or len(files.keys) <= EXACT_MAX:
+                keys, sims = _exact(files, qv, None, want)
+            else:
+                found, _ = hnsw_search(hnsw, qv, max(want, 50))
+                keys, sims = _exact(files, qv, found, want)
         else:
             allowed = int(mask.sum())
             if allowed == 0:
-                return np.zeros(0, np.uint64), np.zeros(0, np.float32)
-            keys = np.zeros(0, np.uint64)
-            if allowed > EXACT_FILTER_MAX:
-                over = min(HNSW_OVERFETCH_MAX, math.ceil(max(want, 50) * len(table) / allowed * 2))
-                keys, _ = hnsw_search(hnsw, qv, over)
-                rows = table.rows_of(keys)
-                keys = keys[(rows >= 0) & mask[np.maximum(rows, 0)]]
-            if len(keys) < want:  # selective filter: exact scan over the allowed papers
-                keys = table.keys[mask]
-        keys, sims = _exact(files, qv, keys, want)
+                return empty
+            if hnsw is None or allowed <= EXACT_MAX:
+                keys, sims = _exact(files, qv, table.keys[mask], want)
+            else:
+                keys, sims = _exact(files, qv, _filtered_hnsw(snap, qv, mask, allowed, want), want)
         if exclude is not None:
             keep = keys != np.uint64(exclude)
             keys, sims = keys[keep], sims[keep]
@@ -293,6 +297,45 @@ class SearchService:
         ]
         return SearchResult(hits=[h for h in out if h.id], total=total, message=_join(messages))
 
+    def _candidates(
+        self, snap: _Snapshot, parsed: ParsedQuery, filters: Filters, k: int
+    ) -> tuple[Candidates, int, bool]:
+        """Both retrievers' top ``k``: (candidates, keyword match count, vectors used)."""
+        assert snap.keyword is not None
+        keyword = snap.keyword
+        tq = keyword.build_query(parsed, filters)
+        pending = _workers.submit(keyword.search, tq, k)
+        qv = None
+        vec_keys = np.zeros(0, np.uint64)
+        vec_sims = np.zeros(0, np.float32)
+        try:
+            if snap.vectors is not None and len(snap.vectors.keys):
+                qv = self._encode(parsed.semantic_text, snap)
+                if qv is not None:
+                    vec_keys, vec_sims = self._vector_candidates(snap, qv, filters, k)
+        finally:
+            kw_hits, kw_total = pending.result()
+        if len(vec_keys) and (parsed.required or parsed.excluded):
+            # Vectors know nothing of phrases, authors or exclusions: check them.
+            check = keyword.build_query(
+                parsed, filters, ranked=False, restrict_keys=vec_keys.tolist()
+            )
+            ok = keyword.matching_keys(check, len(vec_keys))
+            keep = np.array([int(x) in ok for x in vec_keys], bool)
+            vec_keys, vec_sims = vec_keys[keep], vec_sims[keep]
+        cosines: dict[int, float] = {}
+        if qv is not None and kw_hits:
+            assert snap.vectors is not None
+            found, sims = _exact(snap.vectors, qv, _keys(kw_hits), len(kw_hits))
+            cosines = dict(zip(found.tolist(), sims.tolist(), strict=True))
+        candidates = Candidates(
+            keyword=[(h.key, h.score) for h in kw_hits],
+            keyword_complete=len(kw_hits) < k,
+            vector=list(zip(vec_keys.tolist(), vec_sims.tolist(), strict=True)),
+            cosines=cosines,
+        )
+        return candidates, kw_total, qv is not None
+
     def _hybrid(
         self,
         snap: _Snapshot,
@@ -303,51 +346,19 @@ class SearchService:
         offset: int,
         messages: list[str],
     ) -> SearchResult:
-        assert snap.keyword is not None
         depth = max(offset + limit, POOL if sort != "relevance" else 0)
-        k = max(CANDIDATES, depth)
-        tq = snap.keyword.build_query(parsed, filters)
-        kw_hits, kw_total = snap.keyword.search(tq, k)
-        vec_keys = np.zeros(0, np.uint64)
-        vec_sims = np.zeros(0, np.float32)
-        if snap.vectors is not None and len(snap.vectors.keys):
-            qv = self._encode(parsed.semantic_text, snap)
-            if qv is None:
-                messages.append("semantic search unavailable; showing keyword matches")
-            else:
-                vec_keys, vec_sims = self._vector_candidates(snap, qv, filters, k)
-                if len(vec_keys) and (parsed.required or parsed.excluded):
-                    check = snap.keyword.build_query(
-                        parsed, filters, ranked=False, restrict_keys=vec_keys.tolist()
-                    )
-                    ok = snap.keyword.matching_keys(check, len(vec_keys))
-                    keep = np.array([int(x) in ok for x in vec_keys], bool)
-                    vec_keys, vec_sims = vec_keys[keep], vec_sims[keep]
-        unembedded: set[int] = set()
-        if len(vec_keys) and snap.vectors is not None:
-            # Papers not embedded yet: impute the vector rank from the keyword rank,
-            # so a fresh import is not ranked below papers that have vectors.
-            kw_keys = np.array([h.key for h in kw_hits], np.uint64)
-            pos = np.minimum(
-                np.searchsorted(snap.vectors.keys, kw_keys), len(snap.vectors.keys) - 1
-            )
-            unembedded = {int(k) for k in kw_keys[snap.vectors.keys[pos] != kw_keys]}
-        fused = fuse(
-            [h.key for h in kw_hits],
-            [int(x) for x in vec_keys],
-            keyword_weight=KEYWORD_WEIGHT,
-            vector_weight=VECTOR_WEIGHT,
-            k=RRF_K,
-            unembedded=unembedded,
+        candidates, kw_total, semantic = self._candidates(
+            snap, parsed, filters, max(CANDIDATES, depth)
         )
-        kw_rank = {h.key: i + 1 for i, h in enumerate(kw_hits)}
-        v_rank = {int(x): i + 1 for i, x in enumerate(vec_keys)}
-        v_sim = {int(x): float(s) for x, s in zip(vec_keys, vec_sims, strict=True)}
-        vector_only = sum(1 for key in v_rank if key not in kw_rank)
-        total = kw_total + vector_only
-        ranked = fused
+        if not semantic and snap.vectors is not None and len(snap.vectors.keys):
+            messages.append("semantic search unavailable; showing keyword matches")
+        ranked = fuse(candidates)
+        kw_rank = {key: i for i, (key, _) in enumerate(candidates.keyword, start=1)}
+        v_rank = {key: i for i, (key, _) in enumerate(candidates.vector, start=1)}
+        cosines = {**candidates.cosines, **dict(candidates.vector)}
+        total = kw_total + sum(1 for key in v_rank if key not in kw_rank)
         if sort != "relevance":
-            ranked = fused[:depth]
+            ranked = ranked[:depth]
             rows = snap.table.rows_of(np.array([key for key, _ in ranked], np.uint64))
             values = snap.table.day if sort == "newest" else snap.table.upvotes
             sort_vals = [int(values[r]) if r >= 0 else -(2**31) for r in rows]
@@ -355,12 +366,21 @@ class SearchService:
             ranked = [ranked[i] for i in order]
             total = len(ranked)
         page = ranked[offset : offset + limit]
-        hits = []
-        for key, score in page:
-            pid = self._id(snap, key)
-            if pid:
-                hits.append(Hit(pid, score, kw_rank.get(key), v_rank.get(key), v_sim.get(key)))
+        ids = self._ids(snap, [key for key, _ in page])
+        hits = [
+            Hit(pid, score, kw_rank.get(key), v_rank.get(key), cosines.get(key))
+            for (key, score), pid in zip(page, ids, strict=True)
+            if pid
+        ]
         return SearchResult(hits=hits, total=total, message=_join(messages))
+
+    def _ids(self, snap: _Snapshot, keys: list[int]) -> list[str]:
+        """Paper ids of ``keys`` ("" where unknown)."""
+        rows = snap.table.rows_of(np.array(keys, np.uint64))
+        return [
+            snap.table.id_at(int(r)) if r >= 0 else self._id(snap, k)
+            for k, r in zip(keys, rows, strict=True)
+        ]
 
     def _id(self, snap: _Snapshot, key: int) -> str:
         row = int(snap.table.rows_of(np.array([key], np.uint64))[0])
@@ -399,52 +419,51 @@ class SearchService:
 
 
 def _exact(
-    files: VectorFiles, qv: np.ndarray, keys: np.ndarray, k: int
+    files: VectorFiles, qv: np.ndarray, keys: np.ndarray | None, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine for ``keys`` from the float16 matrix; top ``k`` in order."""
-    keys = np.asarray(keys, np.uint64)
-    if len(keys) == 0:
-        return keys, np.zeros(0, np.float32)
-    pos = np.searchsorted(files.keys, keys)
-    pos = np.minimum(pos, len(files.keys) - 1)
-    ok = files.keys[pos] == keys
-    keys, pos = keys[ok], pos[ok]
-    if len(keys) == 0:
-        return keys, np.zeros(0, np.float32)
-    sims = np.empty(len(pos), np.float32)
-    step = 65536
-    for i in range(0, len(pos), step):
-        block = np.asarray(files.matrix[np.sort(pos[i : i + step])], np.float32)
-        # rows were sorted for locality: undo the permutation
-        order = np.argsort(pos[i : i + step], kind="stable")
-        sims[i : i + step][order] = block @ qv
-    k = min(k, len(keys))
-    top = np.argpartition(-sims, k - 1)[:k] if k < len(keys) else np.arange(len(keys))
-    top = top[np.argsort(-sims[top], kind="stable")]
-    return keys[top], sims[top]
+    """Exact top ``k`` of ``keys`` (all vectors when ``None``): (keys, cosines), best first."""
+    if keys is None:
+        block, block_keys = files.matrix, files.keys
+    else:
+        keys = np.asarray(keys, np.uint64)
+        pos = np.minimum(np.searchsorted(files.keys, keys), max(len(files.keys) - 1, 0))
+        ok = files.keys[pos] == keys if len(files.keys) else np.zeros(len(keys), bool)
+        pos = np.unique(pos[ok])  # sorted: reads the mapped file front to back
+        block, block_keys = files.matrix[pos], files.keys[pos]
+    if len(block_keys) == 0 or k <= 0:
+        return np.zeros(0, np.uint64), np.zeros(0, np.float32)
+    # A few extra so that ties at the cut break by key, not by scan order.
+    rows, sims = exact_top(block, qv, k + 8)
+    found = np.asarray(block_keys[rows], np.uint64)
+    order = np.lexsort((found, -sims))[:k]
+    return found[order], sims[order]
 
 
-def fuse(
-    keyword_keys: list[int],
-    vector_keys: list[int],
-    *,
-    keyword_weight: float = KEYWORD_WEIGHT,
-    vector_weight: float = VECTOR_WEIGHT,
-    k: float = RRF_K,
-    unembedded: set[int] | frozenset[int] = frozenset(),
-) -> list[tuple[int, float]]:
-    """Weighted reciprocal rank fusion of two ranked key lists, best first.
+def _filtered_hnsw(
+    snap: _Snapshot, qv: np.ndarray, mask: np.ndarray, allowed: int, want: int
+) -> np.ndarray:
+    """Keys among the HNSW neighbours that pass ``mask``, over-fetching by selectivity.
 
-    Keys in ``unembedded`` (no vector yet) get their keyword rank as vector rank.
+    The neighbours that pass are the nearest allowed papers (up to HNSW recall);
+    when a filter is at odds with the query, fewer than ``want`` may come back
+    even at the largest over-fetch, which fusion handles like a short list.
     """
-    scores: dict[int, float] = {}
-    for rank, key in enumerate(keyword_keys, start=1):
-        scores[key] = scores.get(key, 0.0) + keyword_weight / (k + rank)
-        if key in unembedded:
-            scores[key] += vector_weight / (k + rank)
-    for rank, key in enumerate(vector_keys, start=1):
-        scores[key] = scores.get(key, 0.0) + vector_weight / (k + rank)
-    return sorted(scores.items(), key=lambda kv: -kv[1])
+    assert snap.hnsw is not None
+    table = snap.table
+    over = min(HNSW_OVERFETCH_MAX, max(want, math.ceil(want * len(table) / allowed * 2)))
+    while True:
+        found, _ = hnsw_search(snap.hnsw, qv, over)
+        rows = table.rows_of(found)
+        passing = found[(rows >= 0) & mask[np.maximum(rows, 0)]]
+        # Half the wanted candidates is plenty for fusion; asking HNSW for more
+        # neighbours costs time roughly in proportion.
+        if 2 * len(passing) >= want or over >= HNSW_OVERFETCH_MAX or len(found) < over:
+            return passing
+        over = min(HNSW_OVERFETCH_MAX, over * 4)
+
+
+def _keys(hits: list[KeywordHit]) -> np.ndarray:
+    return np.array([h.key for h in hits], np.uint64)
 
 
 def _join(messages: list[str]) -> str | None:

@@ -22,7 +22,8 @@ import numpy as np
 # onnxruntime must be loaded before usearch: importing it after usearch segfaults.
 with contextlib.suppress(ImportError):
     import onnxruntime  # noqa: F401
-from usearch.index import Index
+from usearch.index import Index, MetricKind
+from usearch.index import search as exact_search
 
 CONNECTIVITY = 16
 EXPANSION_ADD = 64
@@ -88,20 +89,22 @@ def search(index: Index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
     return np.asarray(matches.keys, np.uint64), 1.0 - np.asarray(matches.distances, np.float32)
 
 
-def exact_subset(
-    index: Index, query: np.ndarray, keys: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top ``k`` among ``keys`` only (for selective filters)."""
-    keys = np.asarray(keys, dtype=np.uint64)
-    if len(keys) == 0:
-        return keys, np.zeros(0, np.float32)
-    present = np.asarray(index.contains(keys), dtype=bool).reshape(-1)
-    keys = keys[present]
-    if len(keys) == 0:
-        return keys, np.zeros(0, np.float32)
-    vecs = np.asarray(index.get(keys, dtype=np.float32), dtype=np.float32).reshape(len(keys), -1)
-    sims = vecs @ np.asarray(query, dtype=np.float32)
-    k = min(k, len(keys))
-    top = np.argpartition(-sims, k - 1)[:k]
-    top = top[np.argsort(-sims[top], kind="stable")]
-    return keys[top], sims[top]
+def exact_top(matrix: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top ``k`` rows of ``matrix`` (float16) by inner product: (row numbers, cosines).
+
+    usearch's brute-force kernels read float16 directly; numpy would first
+    convert every row to float32, which costs about six times the scan.
+    """
+    n = len(matrix)
+    if n == 0 or k <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    matches = exact_search(
+        np.ascontiguousarray(matrix, dtype=np.float16),
+        np.asarray(query, dtype=np.float16),
+        min(k, n),
+        MetricKind.IP,
+        exact=True,
+        threads=1,
+    )
+    rows = np.asarray(matches.keys, np.int64)
+    return rows, 1.0 - np.asarray(matches.distances, np.float32)

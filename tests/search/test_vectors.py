@@ -105,10 +105,55 @@ def test_filters_and_exclusions_apply_to_vector_hits(vservice, vector_home: Path
         assert "video" not in f"{row['title']} {row['abstract']}".lower().replace("videos", "")
 
 
-def test_fusion_rrf() -> None:
-    from paperwire.search.service import fuse
+def test_fusion_combines_scores() -> None:
+    from paperwire.search.fusion import Candidates, fuse, reciprocal_rank_fusion
 
-    fused = fuse([1, 2, 3], [3, 4], k=60)
-    assert fused[0][0] == 3  # in both lists
-    assert [k for k, _ in fused].count(3) == 1
-    assert fuse([], []) == []
+    # Key 3 is second in both lists: best overall.  Key 1 leads BM25 but is far
+    # from the query; key 4 is the nearest vector but matches no query word.
+    both = Candidates(
+        keyword=[(1, 10.0), (3, 9.0), (2, 2.0)],
+        vector=[(4, 0.80), (3, 0.78)],
+        cosines={1: 0.20, 3: 0.78, 2: 0.30},
+    )
+    assert [k for k, _ in fuse(both)] == [3, 4, 1, 2]
+    assert [k for k, _ in fuse(both, keyword_share=1.0)][:3] == [1, 3, 2]
+    assert [k for k, _ in fuse(both, keyword_share=0.0)][:2] == [4, 3]
+    scores = [s for _, s in fuse(both)]
+    assert scores == sorted(scores, reverse=True) and 0.0 <= min(scores) <= max(scores) <= 1.0
+
+    # A paper without a vector yet ranks by its keyword score alone, not last.
+    fresh = Candidates(keyword=[(7, 10.0), (8, 5.0)], vector=[(8, 0.5)], cosines={8: 0.5})
+    assert fuse(fresh)[0][0] == 7
+    # Ties break by key, so the order never depends on how candidates arrived.
+    tie = Candidates(vector=[(9, 0.5), (5, 0.5)])
+    assert [k for k, _ in fuse(tie)] == [5, 9]
+    assert fuse(Candidates()) == []
+    assert reciprocal_rank_fusion([1, 2, 3], [3, 4])[0][0] == 3
+
+
+def test_hnsw_path_agrees_with_exact_scan(vservice, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small collections are scanned exactly; large ones go through HNSW (forced here)."""
+    from paperwire.catalog.store import get_paper
+    from paperwire.db import open_database
+    from paperwire.search import service as svc
+
+    queries = ["video generation", "reasoning with reinforcement learning", "speech"]
+    papers = ["2401.10241", "2403.02775", "2402.15319"]
+
+    def run() -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+        plain = [[h.id for h in vservice.search(q, limit=10).hits] for q in queries]
+        filtered = [
+            [h.id for h in vservice.search(q, categories=["cs.CV"], limit=10).hits] for q in queries
+        ]
+        similar = [[h.id for h in vservice.similar(p, limit=10)] for p in papers]
+        return plain, filtered, similar
+
+    exact = run()
+    monkeypatch.setattr(svc, "EXACT_MAX", 0)
+    approx = run()
+    for want, got in zip(exact, approx, strict=True):
+        overlap = [len(set(a) & set(b)) / max(1, len(a)) for a, b in zip(want, got, strict=True)]
+        assert np.mean(overlap) >= 0.9, (want, got)
+    db = open_database(vservice.settings)
+    for ids in approx[1]:
+        assert ids and all("cs.CV" in get_paper(db, pid)["categories"] for pid in ids)
