@@ -210,14 +210,20 @@ class KeywordIndex:
             return self._term(fld, tokens[0])
         return tantivy.Query.phrase_query(self.schema, fld, list(tokens))
 
-    def _word_clauses(self, word: str) -> list[tantivy.Query]:
-        """A ranked word's term queries: title (boosted), abstract, authors."""
+    def _word_clauses(self, word: str, *, keep_stopwords: bool) -> list[tantivy.Query]:
+        """A ranked word's term queries: title (boosted), abstract, authors.
+
+        Stopword tokens inside a word ("text-to-image", "chain-of-thought") are
+        dropped like whole stopwords: "to" and "of" match most abstracts, and
+        scoring them is most of the cost of such a query at a million papers.
+        """
         out: list[tantivy.Query] = []
-        for token in analyze(word):
-            out.append(tantivy.Query.boost_query(self._term("title", token), TITLE_BOOST))
-            out.append(self._term("abstract", token))
-        for token in analyze(word, names=True):
-            out.append(tantivy.Query.boost_query(self._term("authors", token), AUTHOR_BOOST))
+        names = [t for t in analyze(word, names=True) if keep_stopwords or t not in STOPWORDS]
+        for name in names:
+            for token in analyze(name):
+                out.append(tantivy.Query.boost_query(self._term("title", token), TITLE_BOOST))
+                out.append(self._term("abstract", token))
+            out.append(tantivy.Query.boost_query(self._term("authors", name), AUTHOR_BOOST))
         return out
 
     def _clause_query(self, clause: Clause) -> tantivy.Query | None:
@@ -287,8 +293,14 @@ class KeywordIndex:
         """
         must: list[tantivy.Query] = []
         must_not: list[tantivy.Query] = []
-        words = [t for t in parsed.terms if t.lower() not in STOPWORDS] or list(parsed.terms)
-        word_terms = [q for w in words for q in self._word_clauses(w)] if ranked else []
+        words = [t for t in parsed.terms if t.lower() not in STOPWORDS]
+        word_terms: list[tantivy.Query] = []
+        if ranked:
+            word_terms = [q for w in words for q in self._word_clauses(w, keep_stopwords=False)]
+            if not word_terms:  # only stopwords ("to be or not to be"): rank by them
+                word_terms = [
+                    q for w in parsed.terms for q in self._word_clauses(w, keep_stopwords=True)
+                ]
         required = [q for q in (self._clause_query(c) for c in parsed.required) if q is not None]
         excluded = [q for q in (self._clause_query(c) for c in parsed.excluded) if q is not None]
         filter_queries = self._filter_queries(filters)

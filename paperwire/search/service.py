@@ -53,8 +53,20 @@ EXACT_MAX = 20_000
 # proportion to the filter's selectivity, up to this many neighbours.
 HNSW_OVERFETCH_MAX = 4096
 
-# One worker per core is enough: each query hands it a single keyword search.
-_workers = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="search")
+_workers: tuple[int, ThreadPoolExecutor] | None = None
+_workers_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """This process's worker threads for keyword searches (created after any fork)."""
+    global _workers
+    pid = os.getpid()
+    with _workers_lock:
+        if _workers is None or _workers[0] != pid:
+            # One worker per core is enough: each query hands it a single search.
+            pool = ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="search")
+            _workers = (pid, pool)
+        return _workers[1]
 
 
 @dataclass(frozen=True)
@@ -304,17 +316,15 @@ class SearchService:
         assert snap.keyword is not None
         keyword = snap.keyword
         tq = keyword.build_query(parsed, filters)
-        pending = _workers.submit(keyword.search, tq, k)
-        qv = None
-        vec_keys = np.zeros(0, np.uint64)
-        vec_sims = np.zeros(0, np.float32)
+        # The worker encodes and searches vectors while this thread runs tantivy.
+        # In this order both really run at once: tantivy releases the GIL as soon
+        # as it starts, while usearch's search holds it until it returns, so a
+        # keyword search started after a vector search would wait for it.
+        pending = _executor().submit(self._vector_side, snap, parsed, filters, k)
         try:
-            if snap.vectors is not None and len(snap.vectors.keys):
-                qv = self._encode(parsed.semantic_text, snap)
-                if qv is not None:
-                    vec_keys, vec_sims = self._vector_candidates(snap, qv, filters, k)
+            kw_hits, kw_total = keyword.search(tq, k)
         finally:
-            kw_hits, kw_total = pending.result()
+            qv, vec_keys, vec_sims = pending.result()
         if len(vec_keys) and (parsed.required or parsed.excluded):
             # Vectors know nothing of phrases, authors or exclusions: check them.
             check = keyword.build_query(
@@ -335,6 +345,17 @@ class SearchService:
             cosines=cosines,
         )
         return candidates, kw_total, qv is not None
+
+    def _vector_side(
+        self, snap: _Snapshot, parsed: ParsedQuery, filters: Filters, k: int
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """(query vector or None, keys, cosines) of the vector retriever."""
+        if snap.vectors is None or not len(snap.vectors.keys):
+            return None, np.zeros(0, np.uint64), np.zeros(0, np.float32)
+        qv = self._encode(parsed.semantic_text, snap)
+        if qv is None:
+            return None, np.zeros(0, np.uint64), np.zeros(0, np.float32)
+        return qv, *self._vector_candidates(snap, qv, filters, k)
 
     def _hybrid(
         self,
