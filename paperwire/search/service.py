@@ -1,9 +1,9 @@
 """The search API the web layer and the CLI call: hybrid search and similar papers.
 
-A query runs two retrievers at once (a worker thread runs tantivy while the
-calling thread encodes the query and searches vectors; both release the GIL):
-BM25 top-100 and vector top-100.  Their union is ranked by a convex
-combination of normalised BM25 and cosine (:mod:`paperwire.search.fusion`).
+A query runs two retrievers at once, BM25 top-100 (tantivy, in the calling
+thread) and vector top-100 (query encoding and usearch, in a worker thread).
+Their union is ranked by a convex combination of normalised BM25 and cosine
+(:mod:`paperwire.search.fusion`).
 
 Filters apply inside both retrievers (tantivy fast fields; a document-table
 mask for vectors), so selective filters never empty the top-k.  Sorting by
