@@ -517,3 +517,47 @@ def sync_vectors(settings: Settings, db: Database, *, progress: Progress | None 
         new_state.write(index_dir)
         _gc(index_dir, new_state)
         return new_state
+
+
+def refresh_counts(settings: Settings, db: Database, ids: Sequence[str]) -> State | None:
+    """Copy the current upvote counts of ``ids`` into the search index.
+
+    Votes change ``papers.upvotes`` without an import, so nothing else would
+    tell the index; without this, ``min_upvotes`` and ``sort=upvotes`` in
+    search would lag until the next sync.  Only the keyword documents and the
+    document table get a new generation: text and vectors did not change, so
+    nothing is re-embedded and the vector files are kept.  A crash midway
+    leaves the ids in the journal, which the next sync replays in full.
+    """
+    index_dir = settings.index_dir
+    state = State.read(index_dir)
+    if state is None or not state.keyword or not state.docs or not ids:
+        return state
+    if (index_dir / JOURNAL).exists():  # an interrupted update: the full path replays it
+        return sync(settings, db, ids)
+    with _writer_lock(index_dir):
+        state = State.read(index_dir) or state
+        table = DocTable.load(index_dir / str(state.docs))
+        changed = []
+        for row in _rows(db, list(dict.fromkeys(ids))):
+            at = table.row_of_id(row["id"])
+            if at >= 0 and int(table.upvotes[at]) != int(row.get("upvotes") or 0):
+                changed.append(row)
+        if not changed:
+            return state
+        journal = index_dir / JOURNAL
+        _atomic_write(journal, json.dumps({"ids": [r["id"] for r in changed]}).encode())
+        writer = KeywordIndex(index_dir / str(state.keyword)).writer(threads=1)
+        for row in changed:
+            writer.delete_documents_by_term("id", row["id"])
+            writer.add_document(KeywordIndex.document(_key(row["id"]), row))
+        writer.commit()
+        writer.wait_merging_threads()
+        new_state = State(**{**state.__dict__})
+        new_state.generation = state.generation + 1
+        new_state.docs = f"docs-{new_state.generation}.npz"
+        table.updated(changed, []).save(index_dir / new_state.docs)
+        new_state.write(index_dir)
+        journal.unlink(missing_ok=True)
+        _gc(index_dir, new_state)
+        return new_state

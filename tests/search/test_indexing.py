@@ -164,3 +164,34 @@ def test_vector_index_follows_changes(tmp_path: Path, monkeypatch: pytest.Monkey
     assert state.model_id == FakeEncoder.model_id
     files = indexing.VectorFiles.load(tmp_path / "index" / state.vector_matrix)
     assert len(files.keys) == 753 and np.all(np.diff(files.keys.astype(np.float64)) > 0)
+
+
+def test_refresh_counts_updates_upvotes_without_touching_vectors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import update
+
+    from paperwire.db import open_database
+    from paperwire.db.schema.catalog import papers
+    from paperwire.search import indexing
+    from paperwire.search.service import SearchService
+
+    assert cli(tmp_path, "import", "--no-index", str(SAMPLE)).returncode == 0
+    settings = settings_for(tmp_path)
+    db = open_database(settings)
+    monkeypatch.setattr(indexing, "_embedding_vectors", _fake_embedding_vectors)
+    before = indexing.rebuild(settings, db)
+    service = SearchService(settings, encoder=FakeEncoder())
+    assert "2401.10241" not in [
+        h.id for h in service.search("zero bubble", min_upvotes=10_000).hits
+    ]
+    with db.begin() as conn:
+        conn.execute(update(papers).where(papers.c.id == "2401.10241").values(upvotes=10_000))
+    after = indexing.refresh_counts(settings, db, ["2401.10241", "2401.10241", "9999.99999"])
+    assert after is not None and after.generation == before.generation + 1
+    assert (after.vectors, after.vector_matrix) == (before.vectors, before.vector_matrix)
+    hits = service.search("zero bubble", min_upvotes=10_000).hits
+    assert [h.id for h in hits] == ["2401.10241"]
+    assert service.search("", sort="upvotes", limit=1).hits[0].id == "2401.10241"
+    # Nothing changed since: no new generation.
+    assert indexing.refresh_counts(settings, db, ["2401.10241"]).generation == after.generation

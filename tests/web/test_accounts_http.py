@@ -507,3 +507,31 @@ def test_paper_page_offers_collections(client, app):
     assert added.status_code in (302, 303)
     page = client.get(f"/papers/{ON_FEED}")
     assert '<a href="/collections/to-read">To read</a>' in page.text
+
+
+def test_votes_reach_search_filters_and_sorts(sample_client):
+    """After a vote, search's minimum-upvotes filter and upvote sort use the new count."""
+    client = sample_client
+
+    def search(limit: int, **params) -> list[dict]:
+        # A different limit each time, so no answer comes from the page cache.
+        r = client.get("/api/papers/search", params={"limit": limit, **params})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    top = search(1, q="zero bubble pipeline parallelism")[0]
+    pid, title, votes = top["paper"]["id"], top["title"], top["paper"]["upvotes"]
+    assert pid not in [i["paper"]["id"] for i in search(20, q=title, min_upvotes=votes + 1)]
+
+    sign_up(client)
+    headers = {"X-CSRF-Token": client.get("/api/session").json()["csrf_token"]}
+    vote = client.post(f"/api/papers/{pid}/upvote", headers=headers, json={"upvoted": True})
+    assert vote.json() == {"upvoted": True, "upvotes": votes + 1}
+    found = search(19, q=title, min_upvotes=votes + 1)
+    assert pid in [i["paper"]["id"] for i in found]
+    ranked = search(50, q=title, sort="upvotes")
+    counts = [i["paper"]["upvotes"] for i in ranked]
+    assert counts == sorted(counts, reverse=True)  # the index agrees with the catalog
+
+    client.post(f"/api/papers/{pid}/upvote", headers=headers, json={"upvoted": False})
+    assert pid not in [i["paper"]["id"] for i in search(18, q=title, min_upvotes=votes + 1)]

@@ -18,6 +18,7 @@ from fastapi import APIRouter, BackgroundTasks, Body, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 
 from ...accounts import collections as colls
 from ...accounts import ratelimit, submissions, upvotes
@@ -29,6 +30,7 @@ from ...accounts.users import EmailTaken, User, authenticate, normalise_email, s
 from ...catalog.ids import parse_arxiv_id
 from ...config import Settings
 from ...db import Database
+from .. import index_updates
 from ..errors import error_response, wants_json
 from ..security import (
     SESSION_COOKIE,
@@ -326,10 +328,20 @@ async def upvote(request: Request, paper_id: str) -> Response:
     except NotFound as exc:
         return _error(request, 404, str(exc))
     if wants_json(request):
-        return JSONResponse(_vote_json(state), headers={"cache-control": "no-store"})
-    form = await _form(request)
-    back = form.get("next") or _referer_path(request) or f"/papers/{paper_id}"
-    return _redirect(request, safe_next(back, f"/papers/{paper_id}"))
+        response: Response = JSONResponse(_vote_json(state), headers={"cache-control": "no-store"})
+    else:
+        form = await _form(request)
+        back = form.get("next") or _referer_path(request) or f"/papers/{paper_id}"
+        response = _redirect(request, safe_next(back, f"/papers/{paper_id}"))
+    return _with_count_refresh(request, response, paper_id)
+
+
+def _with_count_refresh(request: Request, response: Response, paper_id: str) -> Response:
+    """After the response: the vote reaches the search index's upvote counts."""
+    response.background = BackgroundTask(
+        index_updates.after_vote, _settings(request), _db(request), paper_id
+    )
+    return response
 
 
 class VoteIn(BaseModel):
@@ -376,7 +388,8 @@ async def api_upvote(
             state = await _run(upvotes.set_vote, db, user.id, paper_id, body.upvoted, now=now)
     except NotFound as exc:
         return _error(request, 404, str(exc))
-    return JSONResponse(_vote_json(state), headers={"cache-control": "no-store"})
+    response = JSONResponse(_vote_json(state), headers={"cache-control": "no-store"})
+    return _with_count_refresh(request, response, paper_id)
 
 
 # -- submissions --------------------------------------------------------------------
@@ -387,16 +400,6 @@ async def submit_form(request: Request) -> Response:
     if current_user(request) is None:
         return _login_redirect(request, "/submit")
     return _render(request, "submit.html", {"value": "", "today": today(request)})
-
-
-def _refresh_derived(settings: Settings, db: Database, ids: list[str]) -> None:
-    """Index a newly fetched paper for search (after the response; failures are logged)."""
-    try:
-        from ...cli.catalog import refresh_derived
-
-        refresh_derived(settings, db, ids)
-    except Exception:  # search is optional; the catalog row is what matters
-        log.exception("could not index submitted papers %s", ids)
 
 
 SUBMIT_STATUS = {
@@ -429,7 +432,9 @@ async def submit(request: Request, background: BackgroundTasks) -> Response:
         now=utcnow(),
     )
     if result.fetched and result.paper_id:
-        background.add_task(_refresh_derived, _settings(request), _db(request), [result.paper_id])
+        background.add_task(
+            index_updates.after_submission, _settings(request), _db(request), [result.paper_id]
+        )
     response = _render(
         request,
         "submit.html",

@@ -1,0 +1,66 @@
+"""Keeping the search index in step with what users do on the site.
+
+Both functions run after the response has been sent (Starlette background
+tasks), so a vote or a submission never waits for the index.  Failures are
+logged and do not surface: the catalog row is what matters, and the next
+sync or ``paperwire reindex`` repairs the index.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from ..config import Settings
+from ..db import Database
+
+log = logging.getLogger(__name__)
+
+_pending: set[str] = set()
+_pending_lock = threading.Lock()
+_refreshing = threading.Lock()
+
+
+def after_submission(settings: Settings, db: Database, ids: list[str]) -> None:
+    """Index newly fetched papers for search."""
+    try:
+        from ..cli.catalog import refresh_derived
+
+        refresh_derived(settings, db, ids)
+    except Exception:
+        log.exception("could not index submitted papers %s", ids)
+
+
+def after_vote(settings: Settings, db: Database, paper_id: str) -> None:
+    """Copy ``paper_id``'s new upvote count into the search index.
+
+    Votes that arrive while a refresh runs are gathered into the next one, so
+    a burst of votes costs a few index updates, not one each.
+    """
+    with _pending_lock:
+        _pending.add(paper_id)
+    while _refreshing.acquire(blocking=False):
+        try:
+            _drain(settings, db)
+        finally:
+            _refreshing.release()
+        with _pending_lock:  # a vote may have arrived just as the drain ended
+            if not _pending:
+                return
+
+
+def _drain(settings: Settings, db: Database) -> None:
+    try:
+        from ..search import indexing
+    except ImportError:  # search not installed in this build
+        return
+    while True:
+        with _pending_lock:
+            ids = sorted(_pending)
+            _pending.clear()
+        if not ids:
+            return
+        try:
+            indexing.refresh_counts(settings, db, ids)
+        except Exception:
+            log.exception("could not refresh upvote counts in the search index for %s", ids)
