@@ -278,9 +278,8 @@ class SearchService:
 
         if parsed.direct_id is not None:
             if snap.table.row_of_id(parsed.direct_id) >= 0:
-                return SearchResult(
-                    hits=[Hit(parsed.direct_id, 1.0)], total=1, direct=parsed.direct_id
-                )
+                hits = [Hit(parsed.direct_id, 1.0)][offset : offset + limit]
+                return SearchResult(hits=hits, total=1, direct=parsed.direct_id)
             messages.append(f"arXiv:{parsed.direct_id} is not in this catalog")
             return SearchResult(message=_join(messages))
 

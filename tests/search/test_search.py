@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from .conftest import cli, settings_for
@@ -190,6 +190,16 @@ search_text = st.one_of(
     sort=st.sampled_from(["relevance", "newest", "upvotes", "???"]),
     limit=st.integers(-5, 2000),
     offset=st.integers(-5, 2000),
+)
+@example(  # found by hypothesis in CI: a direct id lookup ignored limit=0
+    text="2401.10241",
+    cats=None,
+    since=None,
+    until=None,
+    min_up=None,
+    sort="relevance",
+    limit=0,
+    offset=0,
 )
 def test_search_never_raises(
     service, text, cats, since, until, min_up, sort, limit, offset
