@@ -14,9 +14,7 @@ cache uses the same format, and :func:`seed_embeddings` loads either.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +28,7 @@ from tqdm import tqdm
 from ..db import Database
 from ..db.schema.catalog import papers
 from ..db.schema.search import paper_embeddings
+from .atomic import atomic_file
 from .encoder import Encoder, document_text
 
 VECTOR_DTYPE = np.dtype("<f2")
@@ -218,24 +217,15 @@ def write_embeddings_file(
         raise ValueError("ids, content_hashes and vectors must have the same length")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(
-                fh,
-                format=np.array(FILE_FORMAT),
-                model_id=np.array(model_id),
-                ids=np.array(list(ids), dtype=str),
-                content_hashes=np.array(list(content_hashes), dtype=str),
-                vectors=vectors.reshape(len(ids), -1),
-            )
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as fh:
+        np.savez_compressed(
+            fh,
+            format=np.array(FILE_FORMAT),
+            model_id=np.array(model_id),
+            ids=np.array(list(ids), dtype=str),
+            content_hashes=np.array(list(content_hashes), dtype=str),
+            vectors=vectors.reshape(len(ids), -1),
+        )
 
 
 def read_embeddings_file(path: Path) -> EmbeddingsFile:

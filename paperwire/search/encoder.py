@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from .atomic import write_atomic
+
 if TYPE_CHECKING:  # pragma: no cover
     import onnxruntime
 
@@ -135,20 +137,6 @@ def _probe_texts(count: int = PROBE_COUNT) -> list[str]:
     return texts or ["A placeholder sentence so the check still runs."]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def is_built(model_dir: Path, source: Path | None = None) -> bool:
     """Whether :func:`ensure_model` would only load (not convert) the model."""
     key = _build_key(source or weights_dir())
@@ -171,7 +159,7 @@ def ensure_model(model_dir: Path, source: Path | None = None) -> dict[str, Any]:
         if all((model_dir / manifest["files"][p]).exists() for p in manifest["files"]):
             return _resolve(manifest, model_dir)
     manifest = _build(model_dir, source, key)
-    _write_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
+    write_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
     return _resolve(manifest, model_dir)
 
 

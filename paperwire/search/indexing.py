@@ -45,6 +45,7 @@ from ..config import Settings
 from ..db import Database
 from ..db.schema.catalog import papers
 from . import vectors as vec
+from .atomic import write_atomic
 from .doctable import DocTable, paper_keys
 from .keyword import KeywordIndex
 
@@ -93,25 +94,7 @@ class State:
 
     def write(self, index_dir: Path) -> None:
         data = {"format": FORMAT, **self.__dict__, "written_at": time.time()}
-        _atomic_write(index_dir / STATE, json.dumps(data, indent=2).encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        write_atomic(index_dir / STATE, json.dumps(data, indent=2).encode())
 
 
 @contextlib.contextmanager
@@ -414,7 +397,7 @@ def sync(settings: Settings, db: Database, changed_ids: Sequence[str]) -> State:
         ids = list(dict.fromkeys([*pending, *changed_ids, *_ids_since(db, state.catalog_seq)]))
         if not ids:
             return state
-        _atomic_write(journal, json.dumps({"ids": ids, "started": time.time()}).encode())
+        write_atomic(journal, json.dumps({"ids": ids, "started": time.time()}).encode())
         _apply(settings, db, index_dir, state, ids, seq)
         journal.unlink(missing_ok=True)
         _gc(index_dir, state)
@@ -546,7 +529,7 @@ def refresh_counts(settings: Settings, db: Database, ids: Sequence[str]) -> Stat
         if not changed:
             return state
         journal = index_dir / JOURNAL
-        _atomic_write(journal, json.dumps({"ids": [r["id"] for r in changed]}).encode())
+        write_atomic(journal, json.dumps({"ids": [r["id"] for r in changed]}).encode())
         writer = KeywordIndex(index_dir / str(state.keyword)).writer(threads=1)
         for row in changed:
             writer.delete_documents_by_term("id", row["id"])

@@ -66,13 +66,12 @@ def upsert(index: Index, keys: np.ndarray, vectors: np.ndarray, threads: int = 0
     if len(keys) == 0:
         return
     keys = np.asarray(keys, dtype=np.uint64)
-    present = np.asarray(index.contains(keys), dtype=bool).reshape(-1)
-    if present.any():
-        index.remove(keys[present])
+    remove(index, keys)
     index.add(keys, np.ascontiguousarray(vectors, dtype=np.float32), threads=threads)
 
 
 def remove(index: Index, keys: np.ndarray) -> None:
+    """Remove those of ``keys`` the index holds (unknown keys are ignored)."""
     if len(keys) == 0:
         return
     keys = np.asarray(keys, dtype=np.uint64)

@@ -26,7 +26,8 @@ def onnx_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
         '{"id": "2606.09999", "announced": "2026-06-01", "title": "Warm-up", '
         '"authors": ["A"], "categories": ["cs.LG"], "abstract": "Warm-up paper."}\n'
     )
-    env = {**os.environ, "PAPERWIRE_HOME": str(home)}
+    # The model directory is named explicitly: another suite may have set one.
+    env = {**os.environ, "PAPERWIRE_HOME": str(home), "PAPERWIRE_MODEL_DIR": str(home / "models")}
     for args in (("import", "--no-index", str(paper)), ("embed", "--no-progress")):
         result = subprocess.run(
             [sys.executable, "-m", "paperwire", *args],

@@ -78,6 +78,20 @@ def _render(
     return attach_cookies(request, response)
 
 
+async def _csrf_refused(request: Request) -> Response | None:
+    """The page for a form post without a valid CSRF token; None when it has one."""
+    try:
+        await check_csrf(request)
+    except HTTPException as exc:
+        return _render(
+            request,
+            "message.html",
+            {"title": "Request refused", "message": exc.detail},
+            status_code=exc.status_code,
+        )
+    return None
+
+
 def _invalid_link(request: Request) -> Response:
     return _render(
         request,
@@ -200,15 +214,9 @@ async def subscribe_page(request: Request) -> Response:
 
 @router.post("/subscribe", include_in_schema=False)
 async def subscribe_form(request: Request) -> Response:
-    try:
-        await check_csrf(request)
-    except HTTPException as exc:
-        return _render(
-            request,
-            "message.html",
-            {"title": "Request refused", "message": exc.detail},
-            status_code=exc.status_code,
-        )
+    refused = await _csrf_refused(request)
+    if refused is not None:
+        return refused
     data = await _form(request)
     email = _one(data, "email").strip()
     try:
@@ -424,15 +432,9 @@ async def manage_page(request: Request, token: str) -> Response:
 
 @router.post("/subscriptions/manage/{token}", include_in_schema=False)
 async def manage_post(request: Request, token: str) -> Response:
-    try:
-        await check_csrf(request)
-    except HTTPException as exc:
-        return _render(
-            request,
-            "message.html",
-            {"title": "Request refused", "message": exc.detail},
-            status_code=exc.status_code,
-        )
+    refused = await _csrf_refused(request)
+    if refused is not None:
+        return refused
     sub = await run_in_threadpool(_managed, request, token)
     if sub is None:
         return _invalid_link(request)
