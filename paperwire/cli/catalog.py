@@ -13,6 +13,7 @@ from ..catalog.stats import catalog_stats
 from ..catalog.store import get_feed_submission, get_paper, list_versions
 from ..config import Settings
 from ..db import Database
+from ..search.backend import get_backend
 from ..sources import FILE_FORMATS
 from .common import database, print_json, settings
 
@@ -21,11 +22,7 @@ EXIT_SKIPPED = 1
 
 def refresh_derived(cfg: Settings, db: Database, changed_ids: list[str]) -> None:
     """Bring derived data (search indexes) up to date after the catalog changed."""
-    try:
-        from ..search import indexing
-    except ImportError:  # search not installed in this build
-        return
-    indexing.sync(cfg, db, changed_ids)
+    get_backend(cfg).papers_changed(db, changed_ids)
 
 
 @click.command("import")

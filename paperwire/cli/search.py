@@ -84,9 +84,9 @@ def search_cmd(
     sort: str,
 ) -> None:
     """Search papers: words, "phrases", author:NAME, cat:cs.CL, -exclude, or an arXiv id/URL."""
-    from ..search.service import get_search_service
+    from ..search.backend import get_backend
 
-    service = get_search_service(settings())
+    service = get_backend(settings())
     result = service.search(
         query,
         categories=list(categories) or None,
@@ -120,11 +120,11 @@ def search_cmd(
 def similar_cmd(paper_id: str, as_json: bool, limit: int) -> None:
     """Papers most similar to PAPER_ID (by embedding), excluding itself."""
     from ..catalog.ids import parse_arxiv_id
-    from ..search.service import get_search_service
+    from ..search.backend import get_backend
 
     parsed = parse_arxiv_id(paper_id)
     pid = parsed[0] if parsed else paper_id.strip()
-    hits = get_search_service(settings()).similar(pid, limit=limit)
+    hits = get_backend(settings()).similar(pid, limit=limit)
     items = _hit_items(hits)
     if as_json:
         print_json(items)
@@ -148,7 +148,7 @@ def reindex_cmd(progress: bool | None, as_json: bool) -> None:
 
     from tqdm import tqdm
 
-    from ..search import indexing
+    from ..search.backend import get_backend
 
     cfg = settings()
     db = database(cfg)
@@ -165,29 +165,23 @@ def reindex_cmd(progress: bool | None, as_json: bool) -> None:
 
     started = time.perf_counter()
     try:
-        state = indexing.rebuild(cfg, db, progress=report)
+        built = get_backend(cfg).rebuild(db, progress=report)
     finally:
         for bar in bars.values():
             bar.close()
-    from ..search.doctable import DocTable
-
-    papers = len(DocTable.load(cfg.index_dir / str(state.docs))) if state.docs else 0
-    vectors = 0
-    if state.vector_matrix:
-        vectors = len(indexing.VectorFiles.load(cfg.index_dir / state.vector_matrix).keys)
     summary = {
-        "papers": papers,
-        "vectors": vectors,
-        "model_id": state.model_id,
-        "generation": state.generation,
+        "papers": built["papers"],
+        "vectors": built["vectors"],
+        "model_id": built["model_id"],
+        "generation": built["generation"],
         "seconds": round(time.perf_counter() - started, 3),
     }
     if as_json:
         print_json(summary)
     else:
         click.echo(
-            f"indexed {papers} papers, {vectors} vectors "
-            f"({summary['seconds']:.1f}s) in {cfg.index_dir}"
+            f"indexed {summary['papers']} papers, {summary['vectors']} vectors "
+            f"({summary['seconds']:.1f}s) in {built['where']}"
         )
 
 
@@ -244,13 +238,10 @@ def embed_cmd(batch_size: int, limit: int | None, progress: bool | None, as_json
         "model_id": model_id,
         "seconds": round(seconds, 3),
     }
-    try:
-        from ..search import indexing
-    except ImportError:  # search indexes not part of this build
-        indexing = None  # type: ignore[assignment]
-    sync = getattr(indexing, "sync_vectors", None)
-    if sync is not None and n:
-        sync(cfg, db)
+    if n:
+        from ..search.backend import get_backend
+
+        get_backend(cfg).embeddings_changed(db)
     if as_json:
         print_json(summary)
     else:
@@ -271,6 +262,4 @@ def _add_embed_command(cli: click.Group) -> None:
 def register(cli: click.Group) -> None:
     """Add this module's commands to ``cli``."""
     _add_search_commands(cli)
-    add_embed = globals().get("_add_embed_command")
-    if add_embed is not None:
-        add_embed(cli)
+    _add_embed_command(cli)

@@ -75,11 +75,9 @@ def prepare_demo(echo: bool = True) -> int:
         return count_papers(db)
     started = time.perf_counter()
     report = import_files(db, [SAMPLE], progress=False)
-    try:
-        from ..search import embeddings
-    except ImportError:
-        embeddings = None  # type: ignore[assignment]
-    if embeddings is not None and SAMPLE_EMBEDDINGS.exists():
+    from ..search import embeddings
+
+    if SAMPLE_EMBEDDINGS.exists():
         embeddings.seed_embeddings(db, SAMPLE_EMBEDDINGS)
     refresh_derived(cfg, db, report.changed_ids)
     if echo:
@@ -93,9 +91,9 @@ def prepare_demo(echo: bool = True) -> int:
 def _warm_search(cfg: Settings) -> None:
     """Load the query encoder before the first visitor searches (it takes seconds once)."""
     try:
-        from ..search.service import get_search_service
+        from ..search.backend import get_backend
 
-        get_search_service(cfg).search("warm up", limit=1)
+        get_backend(cfg).search("warm up", limit=1)
     except Exception:  # search is optional: the site works without it
         log.debug("search warm-up failed", exc_info=True)
 

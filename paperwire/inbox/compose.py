@@ -29,6 +29,8 @@ from ..config import Settings
 from ..db import Database
 from ..db.schema.accounts import collection_items, collections, upvotes
 from ..db.schema.catalog import feed_submissions, papers
+from ..feed.ranking import trending
+from ..search.backend import get_backend
 from .periods import Period
 from .subscriptions import Preferences
 
@@ -112,10 +114,6 @@ def _trending_rank(db: Database, window: tuple[date, date], items: list[Paper]) 
     fallback = sorted(
         items, key=lambda p: (-p.upvotes, -(p.listed_on or date.min).toordinal(), p.id)
     )
-    try:
-        from ..feed.ranking import trending
-    except ImportError:
-        return fallback
     start, end = window
     at = datetime.combine(end, time(23, 59, 59), UTC)
     try:
@@ -131,11 +129,7 @@ def _trending_rank(db: Database, window: tuple[date, date], items: list[Paper]) 
 
 def _load_search(settings: Settings) -> Any | None:
     try:
-        from ..search.service import get_search_service  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    try:
-        return get_search_service(settings)
+        return get_backend(settings)
     except Exception:  # an unbuilt index must not stop the digests
         log.warning("search service unavailable; topics use keyword matching", exc_info=True)
         return None

@@ -47,6 +47,8 @@ from ..db.schema.catalog import papers
 from . import vectors as vec
 from .atomic import write_atomic
 from .doctable import DocTable, paper_keys
+from .embeddings import load_vectors
+from .encoder import model_id_for
 from .keyword import KeywordIndex
 
 FORMAT = 1
@@ -155,12 +157,8 @@ def _paper_count(db: Database) -> int:
         return int(conn.execute(select(func.count()).select_from(papers)).scalar() or 0)
 
 
-def current_model_id(settings: Settings) -> str | None:
-    """The encoder's model id (no model is loaded), or None without an encoder."""
-    try:
-        from .encoder import model_id_for
-    except ImportError:
-        return None
+def current_model_id(settings: Settings) -> str:
+    """The encoder's model id (no model is loaded)."""
     return str(model_id_for(settings))
 
 
@@ -170,24 +168,7 @@ def _embedding_vectors(
     """Current vectors (matching each paper's content hash) for ``ids`` or all papers."""
     if model_id is None:
         return [], np.zeros((0, 0), np.float32)
-    try:
-        from . import embeddings
-    except ImportError:
-        return [], np.zeros((0, 0), np.float32)
-    loader = getattr(embeddings, "load_vectors", None)
-    if loader is None:
-        return [], np.zeros((0, 0), np.float32)
-    try:
-        found_ids, matrix = (
-            loader(db, model_id, ids=list(ids)) if ids is not None else (loader(db, model_id))
-        )
-    except TypeError:  # loader without an ``ids`` filter
-        found_ids, matrix = loader(db, model_id)
-        if ids is not None:
-            wanted = set(ids)
-            pick = [i for i, p in enumerate(found_ids) if p in wanted]
-            found_ids = [found_ids[i] for i in pick]
-            matrix = np.asarray(matrix)[pick]
+    found_ids, matrix = load_vectors(db, model_id, ids=list(ids) if ids is not None else None)
     matrix = np.asarray(matrix, dtype=np.float32)
     if matrix.ndim != 2:
         matrix = matrix.reshape(len(found_ids), -1)

@@ -24,7 +24,7 @@ import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from .fusion import Candidates, fuse
 from .indexing import State, VectorFiles
 from .keyword import Filters, KeywordHit, KeywordIndex
 from .query import ParsedQuery, clean_text, normalise_category, parse_query
+from .results import Hit, SearchResult
 from .vectors import exact_top, load_index
 from .vectors import search as hnsw_search
 
@@ -67,25 +68,6 @@ def _executor() -> ThreadPoolExecutor:
             pool = ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="search")
             _workers = (pid, pool)
         return _workers[1]
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One result: the web layer fetches the paper row by ``id``."""
-
-    id: str
-    score: float
-    keyword_rank: int | None = None
-    vector_rank: int | None = None
-    similarity: float | None = None
-
-
-@dataclass
-class SearchResult:
-    hits: list[Hit] = field(default_factory=list)
-    total: int = 0
-    message: str | None = None
-    direct: str | None = None
 
 
 @dataclass
@@ -489,17 +471,3 @@ def _keys(hits: list[KeywordHit]) -> np.ndarray:
 def _join(messages: list[str]) -> str | None:
     unique = list(dict.fromkeys(m for m in messages if m))
     return "; ".join(unique) if unique else None
-
-
-_services: dict[tuple[str, str], SearchService] = {}
-_services_lock = threading.Lock()
-
-
-def get_search_service(settings: Settings) -> SearchService:
-    """The process-wide service for ``settings`` (indexes reload when they change)."""
-    key = (str(settings.index_dir), settings.database_url)
-    with _services_lock:
-        service = _services.get(key)
-        if service is None:
-            service = _services[key] = SearchService(settings)
-        return service

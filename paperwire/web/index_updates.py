@@ -13,6 +13,7 @@ import threading
 
 from ..config import Settings
 from ..db import Database
+from ..search.backend import get_backend
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,7 @@ _refreshing = threading.Lock()
 def after_submission(settings: Settings, db: Database, ids: list[str]) -> None:
     """Index newly fetched papers for search."""
     try:
-        from ..cli.catalog import refresh_derived
-
-        refresh_derived(settings, db, ids)
+        get_backend(settings).papers_changed(db, ids)
     except Exception:
         log.exception("could not index submitted papers %s", ids)
 
@@ -50,10 +49,7 @@ def after_vote(settings: Settings, db: Database, paper_id: str) -> None:
 
 
 def _drain(settings: Settings, db: Database) -> None:
-    try:
-        from ..search import indexing
-    except ImportError:  # search not installed in this build
-        return
+    backend = get_backend(settings)
     while True:
         with _pending_lock:
             ids = sorted(_pending)
@@ -61,6 +57,6 @@ def _drain(settings: Settings, db: Database) -> None:
         if not ids:
             return
         try:
-            indexing.refresh_counts(settings, db, ids)
+            backend.votes_changed(db, ids)
         except Exception:
             log.exception("could not refresh upvote counts in the search index for %s", ids)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from ..catalog.ids import parse_arxiv_id
 from ..config import Settings
 from ..db import Database
 from ..feed import PaperCard, cards_by_ids
 from ..feed.simple_search import simple_search
+from ..search.backend import SearchBackend, get_backend
 
 log = logging.getLogger(__name__)
 SORTS = ("relevance", "newest", "upvotes")
@@ -36,13 +36,9 @@ class SearchOutcome:
     engine: str = "search"
 
 
-def _service(settings: Settings) -> Any | None:
+def _service(settings: Settings) -> SearchBackend | None:
     try:
-        from ..search.service import get_search_service
-    except ImportError:
-        return None
-    try:
-        return get_search_service(settings)
+        return get_backend(settings)
     except Exception:  # an index not built yet must not take the site down
         log.exception("search service unavailable")
         return None

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import escape
 from starlette.concurrency import run_in_threadpool
 
+from ..accounts.upvotes import paper_ids_upvoted_by
 from .cache import PageCache
 from .security import csrf_token, current_user
 from .templating import render
@@ -37,10 +38,6 @@ def page_cache(request: Request) -> PageCache:
 def voted_ids(request: Request, user: Any, ids: Iterable[str]) -> set[str] | None:
     """Which of ``ids`` the viewer upvoted (None when unknown: anonymous or no accounts)."""
     if user is None:
-        return None
-    try:
-        from ..accounts.upvotes import paper_ids_upvoted_by
-    except ImportError:
         return None
     return paper_ids_upvoted_by(request.app.state.db, user.id, among=list(ids))
 
