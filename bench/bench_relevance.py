@@ -1,46 +1,55 @@
-"""Relevance: BM25 alone vs vectors alone vs hybrid, on the shared arXiv corpus.
+"""Search relevance, measured so that it cannot flatter us.
 
-    .venv/bin/python bench/embed_corpus.py          # once: real MiniLM vectors
-    .venv/bin/python bench/bench_relevance.py       # build, tune, report (all 79,990)
-    .venv/bin/python bench/bench_relevance.py --pool 10   # candidates to judge
+    .venv/bin/python bench/embed_corpus.py            # once: real MiniLM vectors of the corpus
+    .venv/bin/python bench/bench_relevance.py         # every system side by side (test split)
+    .venv/bin/python bench/bench_relevance.py --tune  # grid search, train split only
+    .venv/bin/python bench/bench_relevance.py --pool  # unjudged pooled papers, for judging
 
 Corpus: all 79,990 papers of ``../shared/data/arxiv-cs-2025-2026.jsonl.gz`` with
-their real vectors from ``.cache/embeddings`` (``embed_corpus.py``);
-``--limit N`` takes the first N in announcement order instead.  Indexes are
-built with the production code (``indexing.build_generation``) and queries are
-answered by the production code path (``SearchService._candidates``: tantivy
-BM25 top-100 and vector top-100, run concurrently, plus the exact cosine of
-every keyword candidate); the systems compared rank those candidates:
+their real vectors (``bench/embed_corpus.py``).  Queries (``bench/relevance/``):
 
-- ``bm25``: the keyword list alone; ``vectors``: the vector list alone;
-- ``hybrid``: the service's fusion (``fusion.fuse``, a convex combination of
-  min-max normalised BM25 and cosine) with the share the service uses, and
-  with the share tuned in this run;
-- ``rrf``: reciprocal rank fusion, the usual alternative, with its k and vector
-  weight tuned in this run on the same split, and with the textbook k=60, w=1.
+- **recall** (``known_items_*.jsonl``): 240 papers drawn with a fixed seed
+  (``sample_known_items.py``), each sought with a 12-15 word paraphrase of its
+  method written by a person who saw only that paper.  ``checks.py`` verifies
+  mechanically that no title word (stemmed) and no four-word run of the
+  abstract is reused.  The paper is the only relevant result: MRR@10.
+- **topic**, **keyword**, **vague** (``judged.jsonl``): search-box topics
+  (2-6 words), exact terms and acronyms, and vague memories of a paper, with
+  graded judgments (3 exactly on target, 2 clearly relevant, 1 related, 0 not)
+  made by reading title and abstract.  Pools: the top 10 of *every* system
+  below (``--pool`` lists what is still unjudged); the table shows the share
+  of each system's top 10 that was judged; unjudged counts as not relevant.
+  nDCG@10 with gain 2^g - 1.
+- **nonsense** (``nonsense.jsonl``): 50 random-letter and out-of-field
+  (biology, law, cooking) queries; the share that get no result at all.
 
-(a) Known-item search: a paper is sought with one sentence from the middle of
-its abstract (the sentence at index len//2, at least 6 words); the paper is
-the only relevant result; MRR@10.  Two disjoint samples with fixed seeds:
-a *tuning* split (300 papers, seed 11) on which the fusion parameters are
-chosen by grid search, and an *evaluation* split (600 papers, seed 12) that is
-reported.  (b) ``bench/relevance_queries.jsonl``: 54 queries written the way
-researchers search (vague memories of a paper, short topics, acronyms, method
-names) with graded judgments (3 = the paper sought / exactly on topic,
-2 = clearly relevant, 1 = related, 0 or unjudged = not relevant), made by
-reading the pooled top-10 of the systems (``--pool``) on the first 6,000 papers
-and again on all 79,990.  nDCG@10 with gain 2^g - 1; the table also shows
-which share of each system's top-10 was judged.  These queries are never used
-for tuning.
+Every query is in the train or the test split by a hash of its id.  Only
+``--tune`` reads the train split, and the constants in
+``paperwire/search/fusion.py`` come from it; the table reports the test split
+(train figures are printed apart and labelled as such).  Paired randomisation
+tests say whether a difference to plain BM25 on the test split is more than
+chance.
+
+Systems, all in one run:
+
+- ``bm25s``: plain BM25 by the ``bm25s`` package, default settings, title and
+  abstract as one field (the external baseline);
+- ``before: ...``: the search that shipped at ``--baseline-ref``, run by its own
+  code from an extracted copy of that commit (``relevance/baseline_runs.py``);
+- ``keyword``, ``vectors``: today's two retrievers alone, without floors;
+- ``hybrid``: today's service exactly as the site calls it (``SearchService.search``,
+  floors included), and without floors, to show what the floors cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import itertools
 import json
 import math
 import random
-import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "bench" / "relevance"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -56,125 +66,46 @@ from bench_search_latency import EMBEDDINGS, MODEL_DIR, load_corpus  # noqa: E40
 from paperwire.search import vectors as _vectors  # noqa: E402,F401  (onnxruntime first)
 
 OUT = ROOT / "bench" / "out" / "relevance"
-QUERIES = ROOT / "bench" / "relevance_queries.jsonl"
-SHARE_GRID = tuple(round(0.05 * i, 2) for i in range(2, 19))  # keyword share 0.1..0.9
-K_GRID = (1, 2, 3, 5, 10, 20, 30, 60, 100)
-W_GRID = (0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
-_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+BASELINE_REF = "3313f81"  # the last commit before the search rework (issue 8)
+KINDS = ("recall", "topic", "keyword", "vague")
+METRIC = {"recall": "MRR@10", "topic": "nDCG@10", "keyword": "nDCG@10", "vague": "nDCG@10"}
 
 
-def real_vectors(rows: list[dict]) -> tuple[list[dict], np.ndarray]:
-    """Rows that have a real vector, with their vectors (merged file or finished chunks)."""
-    from paperwire.search.embeddings import read_embeddings_file
-
-    if EMBEDDINGS.exists():
-        parts = [read_embeddings_file(EMBEDDINGS)]
-    else:
-        chunks = sorted((EMBEDDINGS.parent / EMBEDDINGS.stem).glob("chunk-*.npz"))
-        if not chunks:
-            sys.exit(f"{EMBEDDINGS} missing: run .venv/bin/python bench/embed_corpus.py first")
-        parts = [read_embeddings_file(c) for c in chunks]
-    pos = {}
-    for pi, part in enumerate(parts):
-        for i, pid in enumerate(part.ids):
-            pos[str(pid)] = (pi, i)
-    kept = [r for r in rows if r["id"] in pos]
-    matrix = np.stack([np.asarray(parts[pos[r["id"]][0]].vectors[pos[r["id"]][1]]) for r in kept])
-    matrix = matrix.astype(np.float32)
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    return kept, matrix
+# -- queries ------------------------------------------------------------------------
+def split_of(qid: str) -> str:
+    """``train`` or ``test``, by a hash of the query id (about half each)."""
+    return "test" if hashlib.blake2b(qid.encode(), digest_size=1).digest()[0] % 2 else "train"
 
 
-def build(rows: list[dict], matrix: np.ndarray, out: Path) -> Path:
-    """Index ``rows`` once per corpus (reused while the corpus is unchanged)."""
-    from paperwire.search.encoder import MODEL_ID
-    from paperwire.search.indexing import State, build_generation
-
-    home = out / f"home-{len(rows)}"
-    index_dir = home / "index"
-    state = State.read(index_dir)
-    if state is not None and state.vectors:
-        return home
-    ids = [r["id"] for r in rows]
-    state = build_generation(
-        index_dir,
-        1,
-        iter(rows),
-        total=len(rows),
-        vectors=lambda: (ids, matrix),
-        model_id=MODEL_ID,
-        threads=2,
-    )
-    state.write(index_dir)
-    return home
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-class Systems:
-    """The three rankers over one built index; candidate lists are cached per query."""
-
-    def __init__(self, home: Path) -> None:
-        from paperwire.config import load_settings
-        from paperwire.search.encoder import load_encoder
-        from paperwire.search.service import SearchService
-
-        self.encoder = load_encoder(MODEL_DIR)
-        self.service = SearchService(
-            load_settings({"PAPERWIRE_HOME": str(home)}), encoder=self.encoder
-        )
-        self.snap = self.service._snapshot()
-        self.cache: dict = {}
-
-    def candidates(self, query: str):
-        """What the service's two retrievers return for ``query`` (cached)."""
-        from paperwire.search.keyword import Filters
-        from paperwire.search.query import parse_query
-        from paperwire.search.service import CANDIDATES
-
-        if query not in self.cache:
-            cands, _, _ = self.service._candidates(
-                self.snap, parse_query(query), Filters(), CANDIDATES
-            )
-            self.cache[query] = cands
-        return self.cache[query]
-
-    def ranking(self, query: str, system: str, **params: float) -> list[str]:
-        from paperwire.search.fusion import fuse, reciprocal_rank_fusion
-
-        c = self.candidates(query)
-        if system == "bm25":
-            keys = [k for k, _ in c.keyword]
-        elif system == "vectors":
-            keys = [k for k, _ in c.vector]
-        elif system == "rrf":
-            keys = [
-                k
-                for k, _ in reciprocal_rank_fusion(
-                    [k for k, _ in c.keyword], [k for k, _ in c.vector], **params
-                )
-            ]
-        else:
-            keys = [k for k, _ in fuse(c, **params)]
-        return self.service._ids(self.snap, keys[:20])
-
-
-def known_items(rows: list[dict], n: int, seed: int, exclude: set[str]) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    order = list(range(len(rows)))
-    rng.shuffle(order)
+def load_queries() -> list[dict]:
+    """Every evaluation query: qid, kind, query, split, and a target or judgments."""
     out = []
-    for i in order:
-        r = rows[i]
-        if r["id"] in exclude:
-            continue
-        sentences = [s for s in _SENT.split(r["abstract"]) if len(s.split()) >= 6]
-        if len(sentences) < 3:
-            continue
-        out.append((sentences[len(sentences) // 2], r["id"]))
-        if len(out) == n:
-            break
+    for path in sorted(HERE.glob("known_items_*.jsonl")):
+        for item in _jsonl(path):
+            qid = f"ki-{item['paper_id']}"
+            out.append(
+                {
+                    "qid": qid,
+                    "kind": "recall",
+                    "query": item["query"],
+                    "target": item["paper_id"],
+                    "split": split_of(qid),
+                }
+            )
+    for item in _jsonl(HERE / "judged.jsonl"):
+        out.append({**item, "split": split_of(item["qid"])})
     return out
 
 
+def load_nonsense() -> list[dict]:
+    return [{**q, "split": split_of(q["qid"])} for q in _jsonl(HERE / "nonsense.jsonl")]
+
+
+# -- metrics ------------------------------------------------------------------------
 def mrr10(ranking: list[str], target: str) -> float:
     for i, pid in enumerate(ranking[:10], start=1):
         if pid == target:
@@ -189,119 +120,300 @@ def ndcg10(ranking: list[str], grades: dict[str, int]) -> float:
     return dcg / idcg if idcg else 0.0
 
 
-def load_judged() -> list[dict]:
-    if not QUERIES.exists():
-        return []
-    return [json.loads(line) for line in QUERIES.read_text().splitlines() if line.strip()]
+def score(query: dict, ranking: list[str]) -> float:
+    if query["kind"] == "recall":
+        return mrr10(ranking, query["target"])
+    return ndcg10(ranking, query.get("judgments") or {})
 
 
-def pool(systems: Systems, rows: list[dict], depth: int, path: Path) -> None:
-    """Write the pooled top-``depth`` of all three systems, for reading and judging."""
+def judged_share(query: dict, ranking: list[str]) -> float | None:
+    if query["kind"] == "recall":
+        return None
+    top = ranking[:10]
+    return float(np.mean([p in query.get("judgments", {}) for p in top])) if top else 1.0
+
+
+def randomisation_p(a: list[float], b: list[float], rounds: int = 10_000) -> float:
+    """Two-sided paired randomisation test of mean(a) - mean(b) (sign flips, seed 0)."""
+    d = np.asarray(a) - np.asarray(b)
+    if not len(d) or not d.any():
+        return 1.0
+    rng = np.random.default_rng(0)
+    signs = rng.choice([-1.0, 1.0], size=(rounds, len(d)))
+    null = np.abs((signs * d).mean(axis=1))
+    return float((np.sum(null >= abs(d.mean()) - 1e-12) + 1) / (rounds + 1))
+
+
+# -- corpus and systems ---------------------------------------------------------------
+def real_vectors(rows: list[dict]) -> tuple[list[dict], np.ndarray]:
+    """Rows with a real vector, and those vectors (float32, normalised)."""
+    from paperwire.search.embeddings import read_embeddings_file
+
+    if not EMBEDDINGS.exists():
+        sys.exit(f"{EMBEDDINGS} missing: run .venv/bin/python bench/embed_corpus.py first")
+    part = read_embeddings_file(EMBEDDINGS)
+    pos = {str(pid): i for i, pid in enumerate(part.ids)}
+    kept = [r for r in rows if r["id"] in pos]
+    matrix = np.asarray(part.vectors, np.float32)[[pos[r["id"]] for r in kept]]
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    return kept, matrix
+
+
+def build_index(rows: list[dict], matrix: np.ndarray) -> Path:
+    """Today's index of ``rows`` (rebuilt when the index format or title weight changes)."""
+    from paperwire.search import keyword
+    from paperwire.search.encoder import MODEL_ID
+    from paperwire.search.indexing import FORMAT, State, build_generation
+
+    home = OUT / f"home-{len(rows)}-f{FORMAT}-t{keyword.TITLE_REPEAT}"
+    index_dir = home / "index"
+    state = State.read(index_dir)
+    if state is not None and state.vectors:
+        return home
+    ids = [r["id"] for r in rows]
+    started = time.perf_counter()
+    state = build_generation(
+        index_dir,
+        1,
+        iter(rows),
+        total=len(rows),
+        vectors=lambda: (ids, matrix),
+        model_id=MODEL_ID,
+        threads=2,
+    )
+    state.write(index_dir)
+    print(f"built today's index in {time.perf_counter() - started:.0f}s: {home}")
+    return home
+
+
+class CachedEncoder:
+    """The project's ONNX encoder, remembering query vectors (they are deterministic)."""
+
+    def __init__(self) -> None:
+        from paperwire.search.encoder import load_encoder
+
+        self.inner = load_encoder(MODEL_DIR)
+        self.model_id = self.inner.model_id
+        self.memo: dict[str, np.ndarray] = {}
+
+    def encode_query(self, text: str) -> np.ndarray:
+        if text not in self.memo:
+            self.memo[text] = np.asarray(self.inner.encode_query(text), np.float32)
+        return self.memo[text]
+
+
+class Today:
+    """Today's service over today's index, with any ranking parameters."""
+
+    def __init__(self, home: Path) -> None:
+        from paperwire.config import load_settings
+
+        self.settings = load_settings({"PAPERWIRE_HOME": str(home)})
+        self.encoder = CachedEncoder()
+        self.services: dict = {}
+
+    def service(self, ranking):  # type: ignore[no-untyped-def]
+        from paperwire.search.service import SearchService
+
+        if ranking not in self.services:
+            self.services[ranking] = SearchService(self.settings, self.encoder, ranking)
+        return self.services[ranking]
+
+    def ranking(self, query: str, ranking) -> list[str]:  # type: ignore[no-untyped-def]
+        return [h.id for h in self.service(ranking).search(query, limit=10).hits]
+
+    def total(self, query: str, ranking) -> int:  # type: ignore[no-untyped-def]
+        return int(self.service(ranking).search(query, limit=1).total)
+
+
+class Bm25s:
+    """The external baseline: ``bm25s`` with its defaults over title + abstract."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        import bm25s
+
+        self.bm25s = bm25s
+        self.ids = [r["id"] for r in rows]
+        started = time.perf_counter()
+        corpus = [f"{r['title']} {r['abstract']}" for r in rows]
+        self.retriever = bm25s.BM25()
+        self.retriever.index(bm25s.tokenize(corpus, show_progress=False), show_progress=False)
+        print(f"bm25s indexed {len(rows)} papers in {time.perf_counter() - started:.0f}s")
+
+    def rankings(self, queries: list[str]) -> dict[str, list[str]]:
+        tokens = self.bm25s.tokenize(queries, show_progress=False)
+        out: dict[str, list[str]] = {}
+        for q, toks in zip(queries, tokens.ids, strict=True):
+            if not toks:  # only stopwords: bm25s has nothing to rank by
+                out[q] = []
+                continue
+            one = self.bm25s.tokenization.Tokenized(ids=[toks], vocab=tokens.vocab)
+            docs, scores = self.retriever.retrieve(one, k=20, show_progress=False)
+            out[q] = [self.ids[d] for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+        return out
+
+
+def baseline_runs(ref: str, queries: list[str]) -> dict:
+    """The shipped-before search's rankings, by its own code (see relevance/baseline_runs.py)."""
+    key = hashlib.blake2b("\n".join(sorted(queries)).encode(), digest_size=8).hexdigest()
+    cached = OUT / f"baseline-{ref}-{key}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
+    src = OUT / f"src-{ref}"
+    if not (src / "paperwire").exists():
+        src.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", ref], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
+        (src / ".cache").symlink_to(ROOT / ".cache")
+        (src / "bench" / "relevance").mkdir(exist_ok=True)
+    listing = OUT / f"baseline-queries-{key}.json"
+    listing.write_text(json.dumps(sorted(set(queries))))
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(HERE / "baseline_runs.py"), str(src), str(listing), str(cached)],
+        check=True,
+    )
+    print(f"baseline {ref} ranked {len(queries)} queries in {time.perf_counter() - started:.0f}s")
+    return json.loads(cached.read_text())
+
+
+# -- tuning ---------------------------------------------------------------------------
+def tune(today: Today, queries: list[dict], nonsense: list[dict]) -> None:
+    """Grid search on the train split; prints the best settings (nothing is reported as a result)."""
+    from paperwire.search.fusion import Ranking
+
+    train = [q for q in queries if q["split"] == "train"]
+    junk = [q for q in nonsense if q["split"] == "train"]
+    weights = [0.3, 0.4, 0.5, 0.6, 0.7]
+    vfloors = [0.35, 0.4, 0.45, 0.5, 0.55]
+    kfloors = [0.2, 0.3, 0.4, 0.5]
+    results = []
+    for w, vf, kf in itertools.product(weights, vfloors, kfloors):
+        ranking = Ranking(keyword_weight=w, vector_floor=vf, keyword_floor=kf)
+        per_kind = {
+            kind: float(np.mean([score(q, today.ranking(q["query"], ranking)) for q in qs]))
+            for kind, qs in _by_kind(train).items()
+        }
+        zero = float(np.mean([today.total(q["query"], ranking) == 0 for q in junk]))
+        results.append((w, vf, kf, per_kind, zero))
+    best = sorted(results, key=lambda r: -float(np.mean(list(r[3].values()))))
+    print("train split: best settings by mean over kinds (nonsense zero-rate on train)")
+    for w, vf, kf, per_kind, zero in best[:15]:
+        cells = "  ".join(f"{k} {v:.3f}" for k, v in per_kind.items())
+        print(f"  w={w} vf={vf} kf={kf}: {cells}  mean {np.mean(list(per_kind.values())):.3f}"
+              f"  nonsense-zero {zero:.0%}")
+
+
+def _by_kind(queries: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for q in queries:
+        out.setdefault(q["kind"], []).append(q)
+    return {k: out[k] for k in KINDS if k in out}
+
+
+# -- pooling ----------------------------------------------------------------------------
+def write_pool(runs: dict[str, dict[str, list[str]]], queries: list[dict], rows: list[dict]) -> None:
+    """Unjudged papers in any system's top 10, one JSON line each, for judges to grade."""
     by_id = {r["id"]: r for r in rows}
+    path = OUT / "pool.jsonl"
+    n = 0
     with open(path, "w") as fh:
-        for q in load_judged():
-            ids: dict[str, list[str]] = {}
-            for system in ("bm25", "vectors", "hybrid"):
-                for rank, pid in enumerate(systems.ranking(q["query"], system)[:depth], 1):
-                    ids.setdefault(pid, []).append(f"{system[0]}{rank}")
-            fh.write(f"\n## {q['qid']}  {q['query']!r}  ({q.get('intent', '')})\n")
-            for pid, where in ids.items():
+        for q in queries:
+            if q["kind"] == "recall":
+                continue
+            judged = q.get("judgments", {})
+            seen: dict[str, list[str]] = {}
+            for system, run in runs.items():
+                for rank, pid in enumerate(run.get(q["query"], [])[:10], start=1):
+                    if pid not in judged:
+                        seen.setdefault(pid, []).append(f"{system}#{rank}")
+            for pid, where in seen.items():
                 r = by_id[pid]
-                judged = q.get("judgments", {}).get(pid, "")
-                fh.write(f"{pid} [{judged}] {' '.join(where):14} {r['title']}\n")
-                fh.write(f"      {' '.join(r['abstract'].split())}\n")
+                item = {
+                    "qid": q["qid"],
+                    "kind": q["kind"],
+                    "query": q["query"],
+                    "paper_id": pid,
+                    "title": r["title"],
+                    "abstract": r["abstract"],
+                }
+                fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+                n += 1
+    print(f"{n} unjudged pooled (query, paper) pairs written to {path}")
 
 
+# -- report -----------------------------------------------------------------------------
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--pool", type=int, default=0, help="write pooled candidates of this depth")
-    ap.add_argument("--out", type=Path, default=OUT)
-    ap.add_argument(
-        "--limit",
-        type=int,
-        default=0,
-        help="corpus: the first N papers in announcement order; 0 (default) = all",
-    )
+    ap.add_argument("--tune", action="store_true", help="grid search on the train split")
+    ap.add_argument("--pool", action="store_true", help="write unjudged pooled papers")
+    ap.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the 'before' system")
+    ap.add_argument("--split", default="test", choices=("test", "train"), help="split to report")
     args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    corpus = load_corpus(args.limit or None)
-    rows, matrix = real_vectors(corpus)
-    if len(rows) < len(corpus):
-        sys.exit(
-            f"only {len(rows)} of {len(corpus)} papers have vectors yet: wait or lower --limit"
-        )
-    home = build(rows, matrix, args.out)
-    systems = Systems(home)
-    print(f"corpus: {len(rows)} papers with real vectors ({time.perf_counter() - t0:.0f}s)")
-    if args.pool:
-        path = args.out / "pool.txt"
-        pool(systems, rows, args.pool, path)
-        print(f"pooled candidates written to {path}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    random.seed(0)
+    started = time.perf_counter()
+    rows, matrix = real_vectors(load_corpus())
+    queries = load_queries()
+    nonsense = load_nonsense()
+    print(f"corpus: {len(rows)} papers with real vectors; {len(queries)} queries "
+          f"({sum(q['split'] == 'test' for q in queries)} test), {len(nonsense)} nonsense")
+    today = Today(build_index(rows, matrix))
+    if args.tune:
+        tune(today, queries, nonsense)
         return
 
-    tune = known_items(rows, 300, seed=11, exclude=set())
-    evaluate = known_items(rows, 600, seed=12, exclude={pid for _, pid in tune})
-    for query, _ in tune + evaluate:
-        systems.candidates(query)
+    from paperwire.search.fusion import DEFAULT, Ranking
 
-    def tuning_mrr(system: str, **params: float) -> float:
-        return float(np.mean([mrr10(systems.ranking(q, system, **params), p) for q, p in tune]))
-
-    from paperwire.search import fusion
-
-    shares = {a: tuning_mrr("hybrid", keyword_share=a) for a in SHARE_GRID}
-    best_share = max(shares, key=lambda a: (shares[a], -abs(a - fusion.KEYWORD_SHARE)))
-    rrf_grid = {(k, w): tuning_mrr("rrf", k=k, vector_weight=w) for k in K_GRID for w in W_GRID}
-    best_k, best_w = max(rrf_grid, key=lambda kw: (rrf_grid[kw], -abs(kw[0] - 60)))
-    print(
-        f"tuned on {len(tune)} known items: keyword share {best_share} (tuning MRR@10 "
-        f"{shares[best_share]:.3f}; the service uses {fusion.KEYWORD_SHARE}); "
-        f"RRF k={best_k}, w={best_w} ({rrf_grid[(best_k, best_w)]:.3f})"
-    )
-    print("keyword share:  " + "".join(f"{a:>7}" for a in SHARE_GRID))
-    print("tuning MRR@10:  " + "".join(f"{shares[a]:>7.3f}" for a in SHARE_GRID))
-    settings: dict[str, tuple[str, dict]] = {
-        "bm25": ("bm25", {}),
-        "vectors": ("vectors", {}),
-        f"hybrid (service, {fusion.KEYWORD_SHARE})": ("hybrid", {}),
-        f"hybrid (tuned, {best_share})": ("hybrid", {"keyword_share": best_share}),
-        f"rrf (tuned k={best_k}, w={best_w})": ("rrf", {"k": best_k, "vector_weight": best_w}),
-        "rrf (k=60, w=1)": ("rrf", {"k": 60.0, "vector_weight": 1.0}),
+    texts = [q["query"] for q in queries]
+    junk = [q["query"] for q in nonsense]
+    before = baseline_runs(args.baseline_ref, texts + junk)
+    runs: dict[str, dict[str, list[str]]] = {"bm25s": Bm25s(rows).rankings(texts)}
+    for name in ("bm25", "vectors", "hybrid"):
+        runs[f"before: {name}"] = before["runs"][name]
+    systems = {
+        "keyword": Ranking(mode="keyword", keyword_floor=0.0),
+        "vectors": Ranking(mode="vector", vector_floor=-1.0),
+        "hybrid, no floors": Ranking(keyword_floor=0.0, vector_floor=-1.0),
+        "hybrid": DEFAULT,
     }
-    judged = [q for q in load_judged() if q.get("judgments")]
-    table = []
-    for name, (system, params) in settings.items():
-        mrr = np.mean([mrr10(systems.ranking(q, system, **params), p) for q, p in evaluate])
-        runs = [(q, systems.ranking(q["query"], system, **params)) for q in judged]
-        nd = [ndcg10(run, q["judgments"]) for q, run in runs]
-        seen = [np.mean([p in q["judgments"] for p in run[:10]] or [0]) for q, run in runs]
-        by_intent: dict[str, list[float]] = {}
-        for q, v in zip(judged, nd, strict=True):
-            by_intent.setdefault(q.get("intent", "other"), []).append(v)
-        table.append((name, mrr, float(np.mean(nd)) if nd else float("nan"), seen, by_intent))
-    intents = sorted({i for *_, b in table for i in b})
-    print(f"\nknown-item: {len(evaluate)} evaluation papers; judged queries: {len(judged)}")
-    header = f"{'system':28}{'MRR@10 (a)':>11}{'nDCG@10 (b)':>12}{'judged':>8}" + "".join(
-        f"{i[:10]:>10}" for i in intents
-    )
+    for name, ranking in systems.items():
+        runs[name] = {q: today.ranking(q, ranking) for q in texts}
+    if args.pool:
+        write_pool(runs, queries, rows)
+        return
+
+    for split in (args.split, "train" if args.split == "test" else "test"):
+        report(runs, [q for q in queries if q["split"] == split], split, main=split == args.split)
+    zero_before = np.mean([before["totals"][q] == 0 for q in junk])
+    zero_now = np.mean([today.total(q, DEFAULT) == 0 for q in junk])
+    zero_test = np.mean([today.total(q["query"], DEFAULT) == 0 for q in nonsense
+                         if q["split"] == "test"])
+    print(f"\nnonsense and out-of-field queries answered with no result: before {zero_before:.0%}, "
+          f"hybrid {zero_now:.0%} of {len(junk)} (test split alone: {zero_test:.0%})")
+    print(f"({time.perf_counter() - started:.0f}s)")
+
+
+def report(runs: dict, queries: list[dict], split: str, *, main: bool) -> None:
+    kinds = _by_kind(queries)
+    label = "RESULT" if main else "for reference only (used for tuning)" if split == "train" else ""
+    print(f"\n== {split} split: {len(queries)} queries {label}")
+    header = f"{'system':22}" + "".join(
+        f"{k + ' ' + METRIC[k]:>20}" for k in kinds
+    ) + f"{'judged@10':>11}"
     print(header)
-    for name, mrr, nd, seen, by_intent in table:
-        cells = "".join(
-            f"{np.mean(by_intent[i]):>10.3f}" if i in by_intent else f"{'':>10}" for i in intents
-        )
-        print(f"{name:28}{mrr:>11.3f}{nd:>12.3f}{np.mean(seen):>8.0%}{cells}")
-    counts = "".join(f"{len(table[0][4].get(i, [])):>10}" for i in intents)
-    print(f"{'(queries per intent)':59}{counts}")
-    result = {
-        "corpus": len(rows),
-        "tuned": {"keyword_share": best_share, "rrf_k": best_k, "rrf_w": best_w},
-        "rows": [
-            {"system": n, "mrr10": m, "ndcg10": d, "judged10": float(np.mean(j))}
-            for n, m, d, j, _ in table
-        ],
-    }
-    (args.out / f"results-{len(rows)}.json").write_text(json.dumps(result, indent=2))
+    print(f"{'(queries)':22}" + "".join(f"{len(v):>20}" for v in kinds.values()))
+    values: dict[str, dict[str, list[float]]] = {}
+    for name, run in runs.items():
+        values[name] = {k: [score(q, run.get(q["query"], [])) for q in qs] for k, qs in kinds.items()}
+        shares = [judged_share(q, run.get(q["query"], [])) for q in queries]
+        shares = [s for s in shares if s is not None]
+        cells = "".join(f"{np.mean(v):>20.3f}" for v in values[name].values())
+        print(f"{name:22}{cells}{np.mean(shares):>11.0%}")
+    base = values["bm25s"]
+    print(f"{'p (hybrid vs bm25s)':22}" + "".join(
+        f"{randomisation_p(values['hybrid'][k], base[k]):>20.3f}" for k in kinds
+    ))
 
 
 if __name__ == "__main__":

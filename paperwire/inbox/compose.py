@@ -255,9 +255,8 @@ class Composer:
             if self._search is not None:
                 try:
                     result = self._search.search(topic, since=window[0], until=window[1], limit=50)
-                    found = [pool[i] for i in _hit_ids(result) if i in pool]
-                    if found:
-                        return found
+                    if getattr(result, "ready", True):  # the site's relevance floor: maybe none
+                        return [pool[i] for i in _hit_ids(result) if i in pool]
                     # An index that is not built yet answers nothing: match words instead.
                 except Exception:
                     log.warning("search failed for a topic; using keyword matching", exc_info=True)

@@ -41,15 +41,19 @@ class SearchBackend(Protocol):
         since: date | None = None,
         until: date | None = None,
         min_upvotes: int | None = None,
+        has_code: bool = False,
         sort: str = "relevance",
         limit: int = 20,
         offset: int = 0,
     ) -> SearchResult:
-        """Hybrid search; never raises on user input (problems go in ``message``)."""
+        """One page of the query's result set (the same set on every page).
+
+        Never raises on user input: problems go in ``message``.
+        """
         ...
 
-    def similar(self, paper_id: str, limit: int = 10) -> list[Hit]:
-        """Nearest papers by meaning, excluding ``paper_id`` itself."""
+    def similar(self, paper_id: str, limit: int = 10, sort: str = "similarity") -> list[Hit]:
+        """Nearest papers by meaning, excluding ``paper_id``; ``sort`` re-orders the closest."""
         ...
 
     def papers_changed(self, db: Database, ids: Sequence[str]) -> None:
@@ -81,8 +85,8 @@ class EmbeddedSearch:
     def search(self, query: str, **kwargs) -> SearchResult:  # type: ignore[no-untyped-def]
         return self.service.search(query, **kwargs)
 
-    def similar(self, paper_id: str, limit: int = 10) -> list[Hit]:
-        return self.service.similar(paper_id, limit=limit)
+    def similar(self, paper_id: str, limit: int = 10, sort: str = "similarity") -> list[Hit]:
+        return self.service.similar(paper_id, limit=limit, sort=sort)
 
     def papers_changed(self, db: Database, ids: Sequence[str]) -> None:
         from . import indexing

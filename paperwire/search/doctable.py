@@ -1,4 +1,4 @@
-"""The document table: per-paper key, id, day, upvotes and categories as arrays.
+"""The document table: per-paper key, id, day, upvotes, code and categories as arrays.
 
 The vector path needs to filter and name its hits without a database round
 trip, so every indexed paper has a row here, sorted by ``key`` (a 63-bit hash
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .keyword import Filters, category_terms, day_number, query_category_terms
+from .keyword import Filters, category_terms, day_number, has_code, query_category_terms
 
 KEY_MASK = (1 << 63) - 1
 
@@ -40,6 +40,7 @@ class DocTable:
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, "S40"))
     day: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     upvotes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    code: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
     cat_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     cat_codes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     vocab: list[str] = field(default_factory=list)
@@ -96,6 +97,9 @@ class DocTable:
         upvotes = np.concatenate(
             [self.upvotes[old_rows], np.array([int(r.get("upvotes") or 0) for r in rows], np.int32)]
         )
+        code = np.concatenate(
+            [self.code[old_rows], np.array([has_code(r) for r in rows], np.uint8)]
+        )
         cat_rows = np.concatenate(
             [new_pos_of_old[old_cat_rows], np.array(add_rows, np.int64)]
         ).astype(np.int64)
@@ -108,6 +112,7 @@ class DocTable:
             ids=ids[order],
             day=day[order],
             upvotes=upvotes[order],
+            code=code[order],
             cat_rows=inverse[cat_rows].astype(np.int32),
             cat_codes=cat_codes,
             vocab=vocab,
@@ -134,6 +139,7 @@ class DocTable:
                 ids=self.ids,
                 day=self.day,
                 upvotes=self.upvotes,
+                code=self.code,
                 cat_rows=self.cat_rows,
                 cat_codes=self.cat_codes,
                 vocab=np.array(self.vocab, dtype=object).astype("U64"),
@@ -149,6 +155,7 @@ class DocTable:
                 ids=data["ids"],
                 day=data["day"],
                 upvotes=data["upvotes"],
+                code=data["code"],
                 cat_rows=data["cat_rows"],
                 cat_codes=data["cat_codes"],
                 vocab=[str(v) for v in data["vocab"]],
@@ -181,6 +188,8 @@ class DocTable:
             mask &= (self.day <= day_number(filters.until)) & (self.day > day_number(None))
         if filters.min_upvotes is not None:
             mask &= self.upvotes >= int(filters.min_upvotes)
+        if filters.has_code:
+            mask &= self.code > 0
         for group in (filters.categories, filters.query_categories):
             if not group:
                 continue
@@ -191,3 +200,15 @@ class DocTable:
                     in_group[self._rows_by_code()[code]] = True
             mask &= in_group
         return mask
+
+    def category_counts(self, rows: np.ndarray) -> dict[str, int]:
+        """How many of ``rows`` carry each category (archives like ``cs`` left out)."""
+        rows = np.asarray(rows, np.int64)
+        rows = rows[rows >= 0]
+        if not len(rows) or not len(self.cat_rows):
+            return {}
+        picked = np.zeros(len(self), bool)
+        picked[rows] = True
+        codes = self.cat_codes[picked[self.cat_rows]]
+        counts = np.bincount(codes, minlength=len(self.vocab))
+        return {self.vocab[c]: int(n) for c, n in enumerate(counts) if n and "." in self.vocab[c]}

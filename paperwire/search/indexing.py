@@ -51,7 +51,7 @@ from .embeddings import load_vectors
 from .encoder import model_id_for
 from .keyword import KeywordIndex
 
-FORMAT = 1
+FORMAT = 2  # 2: one BM25F text field, has-code, unique sort keys
 STATE = "state.json"
 JOURNAL = "journal.json"
 ROW_COLUMNS = (
@@ -63,6 +63,7 @@ ROW_COLUMNS = (
     papers.c.listed_on,
     papers.c.submitted,
     papers.c.upvotes,
+    papers.c.code_links,
     papers.c.content_hash,
     papers.c.seq,
 )
@@ -285,6 +286,7 @@ def build_generation(
                 "submitted": row.get("submitted"),
                 "upvotes": row.get("upvotes"),
                 "categories": row.get("categories"),
+                "code_links": row.get("code_links"),
             }
         )
         done += 1

@@ -1,20 +1,28 @@
-"""The keyword index: BM25 over title (boosted), abstract and authors, in tantivy.
+"""The keyword index: BM25 over title and abstract as one field, in tantivy.
 
-Why tantivy rather than SQLite FTS5: tantivy ranks with block-max WAND, so a
-top-k BM25 query touches a small part of the posting lists, while FTS5's
-``bm25()`` scores every matching row before sorting (see
-``bench/bench_search_latency.py`` for the measurement at 80k and 1M papers).
-Filters (date range, categories, upvotes) and sorts run inside tantivy on fast
-fields, so a selective filter never starves the top-k.
+Why one field: summing separate BM25 scores for title, abstract and authors
+(what this module did before) lets a query word that happens to be a surname
+or a short title word outweigh the words that describe the paper, and on
+paraphrased queries it lost badly to plain single-field BM25
+(``bench/bench_relevance.py``).  The ``text`` field holds the title
+``TITLE_REPEAT`` times and then the abstract: repeating the title is BM25F
+with a title weight, term frequencies added before BM25 saturates them and one
+length normalisation for the whole document (Robertson et al., "Simple BM25
+extension to multiple weighted fields", CIKM 2004).
 
-Queries are built from :class:`~paperwire.search.query.ParsedQuery` clauses with
-tantivy's query constructors, never with its query-string parser, so user
-input cannot produce a syntax error.  Query words go through the same
-analyzers as the indexed text (see :func:`analyze`).
+Query words are matched against author names only when they are more often a
+name than a word (``chen``, ``hinton`` rather than ``long`` or ``young``).
+
+Why tantivy rather than SQLite FTS5: tantivy ranks with block-max WAND, and
+filters (date range, categories, upvotes, has code) and sorts run inside it on
+fast fields, so a selective filter never starves the candidates.  Queries are
+built with tantivy's query constructors, never with its query-string parser,
+so user input cannot produce a syntax error.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -27,54 +35,37 @@ from .query import Clause, ParsedQuery
 TEXT_ANALYZER = "paper_en"
 NAME_ANALYZER = "paper_names"
 
-# Field weights: a title word is stronger evidence than an abstract word.  Set by
-# hand (not tuned); bench/bench_relevance.py reports what they give.
-TITLE_BOOST = 2.0
+# The title counts this many times in the ``text`` field (BM25F title weight).
+TITLE_REPEAT = 2
+# tantivy's BM25 constants (fixed in tantivy): used to bound a query's score.
+K1 = 1.2
 AUTHOR_BOOST = 1.0
 
-# Ranked words that add cost but no meaning when other words are present.
+# Function words: they add cost and no meaning when other words are present.
+# fmt: off
 STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "their",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "which",
-        "with",
-        "via",
-        "using",
-        "based",
-        "towards",
-        "toward",
-        "our",
-    ]
+    {
+        "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and",
+        "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between",
+        "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during",
+        "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her",
+        "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself",
+        "just", "me", "more", "most", "my", "no", "nor", "not", "now", "of", "off", "on", "once",
+        "only", "or", "other", "our", "ours", "out", "over", "own", "same", "she", "should", "so",
+        "some", "such", "than", "that", "the", "their", "theirs", "them", "then", "there", "these",
+        "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "via",
+        "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why",
+        "will", "with", "would", "you", "your", "towards", "toward", "using", "based",
+    }
 )
+# fmt: on
 
 NO_DAY = -(2**31)
+# Sort keys are unique per paper (day or upvotes in the high bits, the paper key
+# in the low ones), so "newest" and "most upvoted" are total orders and a page
+# boundary never depends on how tantivy happens to lay out its segments.
+_ORDER_LOW_BITS = 40
+_ORDER_LOW_MASK = (1 << _ORDER_LOW_BITS) - 1
 
 
 def _analyzer(stem: bool) -> tantivy.TextAnalyzer:
@@ -103,6 +94,16 @@ def day_number(day: date | None) -> int:
     return NO_DAY if day is None else day.toordinal() - 719163
 
 
+def day_order(day: int, key: int) -> int:
+    """The unique "newest first" sort key of a paper (larger is newer)."""
+    return ((max(day, 0) & 0xFFFFFF) << _ORDER_LOW_BITS) | (key & _ORDER_LOW_MASK)
+
+
+def votes_order(upvotes: int, key: int) -> int:
+    """The unique "most upvoted first" sort key of a paper."""
+    return ((min(max(upvotes, 0), 0xFFFFFF)) << _ORDER_LOW_BITS) | (key & _ORDER_LOW_MASK)
+
+
 def query_category_terms(categories: Iterable[str]) -> list[str]:
     """Filter terms: ``cs.CL`` matches that category, ``cs`` any of its archive."""
     return list(dict.fromkeys(c.strip().lower() for c in categories if str(c).strip()))
@@ -124,13 +125,20 @@ def build_schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_unsigned_field("key", stored=False, indexed=True, fast=True)
     sb.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("text", tokenizer_name=TEXT_ANALYZER, index_option="position")
     sb.add_text_field("title", tokenizer_name=TEXT_ANALYZER, index_option="position")
-    sb.add_text_field("abstract", tokenizer_name=TEXT_ANALYZER, index_option="position")
     sb.add_text_field("authors", tokenizer_name=NAME_ANALYZER, index_option="position")
     sb.add_text_field("cats", tokenizer_name="raw", index_option="basic")
     sb.add_integer_field("day", indexed=True, fast=True)
     sb.add_integer_field("upvotes", indexed=True, fast=True)
+    sb.add_unsigned_field("code", indexed=True, fast=True)
+    sb.add_unsigned_field("day_order", fast=True)
+    sb.add_unsigned_field("votes_order", fast=True)
     return sb.build()
+
+
+def has_code(row: dict) -> bool:
+    return bool(row.get("code_links"))
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,7 @@ class Filters:
     since: date | None = None
     until: date | None = None
     min_upvotes: int | None = None
+    has_code: bool = False
 
     @property
     def active(self) -> bool:
@@ -151,6 +160,7 @@ class Filters:
             or self.since
             or self.until
             or self.min_upvotes is not None
+            or self.has_code
         )
 
 
@@ -158,7 +168,20 @@ class Filters:
 class KeywordHit:
     key: int
     score: float
-    sort_value: int | float | None = None
+
+
+@dataclass(frozen=True)
+class RankedTerms:
+    """The ranked part of a query: ``text`` tokens, author names, and the best score possible.
+
+    ``max_score`` bounds the BM25 a paper can reach on these terms (each term's
+    idf times ``K1 + 1``), so ``score / max_score`` says how much of the query's
+    evidence a paper carries, comparably across papers, pages and queries.
+    """
+
+    tokens: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    max_score: float = 0.0
 
 
 class KeywordIndex:
@@ -183,16 +206,24 @@ class KeywordIndex:
     def document(key: int, row: dict) -> tantivy.Document:
         """The index document for one catalog row (``papers`` columns)."""
         doc = tantivy.Document()
+        title = row.get("title") or ""
+        day = day_number(row.get("listed_on") or row.get("submitted"))
+        upvotes = int(row.get("upvotes") or 0)
         doc.add_unsigned("key", key)
         doc.add_text("id", row["id"])
-        doc.add_text("title", row.get("title") or "")
-        doc.add_text("abstract", row.get("abstract") or "")
+        for _ in range(TITLE_REPEAT):
+            doc.add_text("text", title)
+        doc.add_text("text", row.get("abstract") or "")
+        doc.add_text("title", title)
         for name in row.get("authors") or []:
             doc.add_text("authors", str(name))
         for term in category_terms(row.get("categories") or []):
             doc.add_text("cats", term)
-        doc.add_integer("day", day_number(row.get("listed_on") or row.get("submitted")))
-        doc.add_integer("upvotes", int(row.get("upvotes") or 0))
+        doc.add_integer("day", day)
+        doc.add_integer("upvotes", upvotes)
+        doc.add_unsigned("code", 1 if has_code(row) else 0)
+        doc.add_unsigned("day_order", day_order(day, key))
+        doc.add_unsigned("votes_order", votes_order(upvotes, key))
         return doc
 
     def reload(self) -> None:
@@ -202,7 +233,7 @@ class KeywordIndex:
         return self.index.searcher().num_docs
 
     # -- query building ----------------------------------------------------
-    def _term(self, fld: str, token: str) -> tantivy.Query:
+    def _term(self, fld: str, token: str | int) -> tantivy.Query:
         return tantivy.Query.term_query(self.schema, fld, token)
 
     def _phrase_or_term(self, fld: str, tokens: Sequence[str]) -> tantivy.Query:
@@ -210,20 +241,42 @@ class KeywordIndex:
             return self._term(fld, tokens[0])
         return tantivy.Query.phrase_query(self.schema, fld, list(tokens))
 
-    def _word_clauses(self, word: str, *, keep_stopwords: bool) -> list[tantivy.Query]:
-        """A ranked word's term queries: title (boosted), abstract, authors.
+    def ranked_terms(self, parsed: ParsedQuery) -> RankedTerms:
+        """The query's ranked tokens (stopwords dropped unless nothing else is left).
 
-        Stopword tokens inside a word ("text-to-image", "chain-of-thought") are
-        dropped like whole stopwords: "to" and "of" match most abstracts, and
-        scoring them is most of the cost of such a query at a million papers.
+        Stopword tokens inside a word ("text-to-image", "chain-of-thought") go
+        too: "to" and "of" match most abstracts and add only cost.
         """
-        out: list[tantivy.Query] = []
-        names = [t for t in analyze(word, names=True) if keep_stopwords or t not in STOPWORDS]
+
+        def names_of(keep_stopwords: bool) -> list[str]:
+            out: list[str] = []
+            for word in parsed.terms:
+                out.extend(
+                    n for n in analyze(word, names=True) if keep_stopwords or n not in STOPWORDS
+                )
+            return list(dict.fromkeys(out))
+
+        names = names_of(False) or names_of(True)
+        tokens = list(dict.fromkeys(t for n in names for t in analyze(n)))
+        searcher = self.index.searcher()
+        n_docs = max(1, searcher.num_docs)
+        max_score = 0.0
+        for token in tokens:
+            max_score += _idf(searcher.doc_freq("text", token), n_docs) * (K1 + 1)
+        authors = []
         for name in names:
-            for token in analyze(name):
-                out.append(tantivy.Query.boost_query(self._term("title", token), TITLE_BOOST))
-                out.append(self._term("abstract", token))
-            out.append(tantivy.Query.boost_query(self._term("authors", name), AUTHOR_BOOST))
+            as_name = searcher.doc_freq("authors", name)
+            as_word = max((searcher.doc_freq("text", t) for t in analyze(name)), default=0)
+            if as_name and as_name > as_word:
+                authors.append(name)
+                max_score += AUTHOR_BOOST * _idf(as_name, n_docs) * (K1 + 1)
+        return RankedTerms(tuple(tokens), tuple(authors), max_score)
+
+    def _ranked_clauses(self, terms: RankedTerms) -> list[tantivy.Query]:
+        out = [self._term("text", t) for t in terms.tokens]
+        out += [
+            tantivy.Query.boost_query(self._term("authors", n), AUTHOR_BOOST) for n in terms.names
+        ]
         return out
 
     def _clause_query(self, clause: Clause) -> tantivy.Query | None:
@@ -237,15 +290,7 @@ class KeywordIndex:
             return None
         if clause.field == "title":
             return self._phrase_or_term("title", tokens)
-        return tantivy.Query.boolean_query(
-            [
-                (
-                    tantivy.Occur.Should,
-                    tantivy.Query.boost_query(self._phrase_or_term("title", tokens), TITLE_BOOST),
-                ),
-                (tantivy.Occur.Should, self._phrase_or_term("abstract", tokens)),
-            ]
-        )
+        return self._phrase_or_term("text", tokens)
 
     def _filter_queries(self, filters: Filters) -> list[tantivy.Query]:
         out: list[tantivy.Query] = []
@@ -275,6 +320,8 @@ class KeywordIndex:
                     2**62,
                 )
             )
+        if filters.has_code:
+            out.append(self._term("code", 1))
         return out
 
     def build_query(
@@ -282,85 +329,71 @@ class KeywordIndex:
         parsed: ParsedQuery,
         filters: Filters,
         *,
-        ranked: bool = True,
+        terms: RankedTerms | None = None,
         restrict_keys: Sequence[int] | None = None,
     ) -> tantivy.Query:
         """The tantivy query for ``parsed`` under ``filters``.
 
-        Ranked words are a should-group that must match at least once unless a
-        required phrase/author/title clause exists (then they only rank).
-        ``ranked=False`` keeps only constraints: used to check vector hits.
+        With ``terms`` the ranked words score the matches, and at least one of
+        them must match unless a required phrase/author/title clause exists (then
+        they only rank).  Without ``terms`` only the constraints remain: every
+        paper that passes them matches with score 0 (listings, and checking
+        vector hits against phrases, authors and exclusions).
         """
-        must: list[tantivy.Query] = []
-        must_not: list[tantivy.Query] = []
-        words = [t for t in parsed.terms if t.lower() not in STOPWORDS]
-        word_terms: list[tantivy.Query] = []
-        if ranked:
-            word_terms = [q for w in words for q in self._word_clauses(w, keep_stopwords=False)]
-            if not word_terms:  # only stopwords ("to be or not to be"): rank by them
-                word_terms = [
-                    q for w in parsed.terms for q in self._word_clauses(w, keep_stopwords=True)
-                ]
+        word_terms = self._ranked_clauses(terms) if terms is not None else []
         required = [q for q in (self._clause_query(c) for c in parsed.required) if q is not None]
         excluded = [q for q in (self._clause_query(c) for c in parsed.excluded) if q is not None]
-        filter_queries = self._filter_queries(filters)
+        must = list(required)
+        must += [tantivy.Query.const_score_query(q, 0.0) for q in self._filter_queries(filters)]
+        if restrict_keys is not None:
+            keys = tantivy.Query.term_set_query(self.schema, "key", [int(k) for k in restrict_keys])
+            must.append(tantivy.Query.const_score_query(keys, 0.0))
         subs: list[tuple[tantivy.Occur, tantivy.Query]] = []
         if word_terms:
-            if required or not (filter_queries or restrict_keys is not None):
+            if required or not must:
                 # Flat term clauses: tantivy's block-max WAND skips most documents of
                 # a flat disjunction, not of nested ones (twice as fast at 1M papers).
-                # Without a Must clause at least one word must match; beside a
-                # required phrase/author the words only rank.
                 subs.extend((tantivy.Occur.Should, q) for q in word_terms)
             else:  # beside filters, a word must still match: group them
                 group = tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in word_terms])
                 subs.append((tantivy.Occur.Must, group))
-        must.extend(required)
-        must.extend(tantivy.Query.const_score_query(q, 0.0) for q in filter_queries)
-        if restrict_keys is not None:
-            must.append(
-                tantivy.Query.const_score_query(
-                    tantivy.Query.term_set_query(
-                        self.schema, "key", [int(k) for k in restrict_keys]
-                    ),
-                    0.0,
-                )
-            )
-        must_not.extend(excluded)
+        elif terms is not None:  # ranked words that the index cannot match
+            return tantivy.Query.empty_query()
         subs.extend((tantivy.Occur.Must, q) for q in must)
-        subs.extend((tantivy.Occur.MustNot, q) for q in must_not)
+        subs.extend((tantivy.Occur.MustNot, q) for q in excluded)
         if not any(o is tantivy.Occur.Must for o, _ in subs) and not word_terms:
             subs.append((tantivy.Occur.Must, tantivy.Query.all_query()))
         return tantivy.Query.boolean_query(subs)
 
     # -- searching ---------------------------------------------------------
     def search(
-        self,
-        query: tantivy.Query,
-        limit: int,
-        *,
-        sort: str = "relevance",
-        count: bool = True,
+        self, query: tantivy.Query, limit: int, *, count: bool = True
     ) -> tuple[list[KeywordHit], int]:
-        """Top ``limit`` hits as (key, score) and the number of matches."""
+        """Top ``limit`` hits by score as (key, score), and the number of matches."""
         searcher = self.index.searcher()
-        limit = max(1, int(limit))
-        if sort == "newest":
-            result = searcher.search(query, limit, count=count, order_by_field="day")
-        elif sort == "upvotes":
-            result = searcher.search(query, limit, count=count, order_by_field="upvotes")
-        else:
-            result = searcher.search(query, limit, count=count)
-        addrs = [addr for _, addr in result.hits]
+        result = searcher.search(query, max(1, int(limit)), count=count)
+        return self._hits(searcher, result.hits), int(result.count or 0) if count else 0
+
+    def sorted_keys(
+        self, query: tantivy.Query, limit: int, *, order: str, offset: int = 0
+    ) -> tuple[list[int], int]:
+        """Keys of matches in ``order`` (``newest`` or ``upvotes``), and the number of matches."""
+        field = "votes_order" if order == "upvotes" else "day_order"
+        searcher = self.index.searcher()
+        result = searcher.search(
+            query, max(1, int(limit)), count=True, order_by_field=field, offset=int(offset)
+        )
+        return [h.key for h in self._hits(searcher, result.hits)], int(result.count or 0)
+
+    @staticmethod
+    def _hits(searcher: tantivy.Searcher, hits: list) -> list[KeywordHit]:
+        addrs = [addr for _, addr in hits]
         keys = searcher.fast_field_values("key", addrs) if addrs else []
-        hits = [
-            KeywordHit(
-                int(k), float(v) if sort == "relevance" else 0.0, None if sort == "relevance" else v
-            )
-            for (v, _), k in zip(result.hits, keys, strict=True)
+        return [
+            KeywordHit(int(k), float(v) if isinstance(v, float) else 0.0)
+            for (v, _), k in zip(hits, keys, strict=True)
             if k is not None
         ]
-        return hits, int(result.count or 0) if count else len(hits)
 
     def matching_keys(self, query: tantivy.Query, limit: int) -> set[int]:
         """Keys of documents matching ``query`` (used to check vector hits)."""
@@ -369,7 +402,12 @@ class KeywordIndex:
 
     def id_of_key(self, key: int) -> str | None:
         searcher = self.index.searcher()
-        result = searcher.search(self._term("key", key), 1, count=False)  # type: ignore[arg-type]
+        result = searcher.search(self._term("key", key), 1, count=False)
         for _, addr in result.hits:
             return searcher.doc(addr).get_first("id")
         return None
+
+
+def _idf(doc_freq: int, n_docs: int) -> float:
+    """tantivy's (Lucene's) BM25 idf."""
+    return math.log(1.0 + (n_docs - doc_freq + 0.5) / (doc_freq + 0.5))

@@ -1,4 +1,4 @@
-"""The search box's query language, parsed without ever raising.
+r"""The search box's query language, parsed without ever raising.
 
 Syntax (anything else is plain words):
 
@@ -8,7 +8,11 @@ Syntax (anything else is plain words):
 - ``title:word``, ``title:"a phrase"`` (alias ``ti:``)              must be in the title
 - ``cat:cs.CL`` or ``cat:cs`` (alias ``category:``)                 category or archive filter
 - ``-word``, ``-"phrase"``, ``-author:x``, ``-cat:x``               exclude
+- ``like:2401.10241``      papers like that one, by meaning ("more like this")
 - an arXiv id or arXiv / Hugging Face paper URL                     direct look-up
+
+Words without a letter or digit (``((((``, ``*``, ``\``) are dropped, so
+punctuation alone is an empty query.
 
 The parser is engine-agnostic (tantivy now, PostgreSQL later): it only splits
 the text into clauses.  Malformed input (unbalanced quotes, empty fields,
@@ -36,6 +40,7 @@ FIELD_ALIASES = {
     "categories": "cat",
     "title": "title",
     "ti": "title",
+    "like": "like",
 }
 
 _FIELD_RE = re.compile(r"^([A-Za-z]+):(.*)$", re.DOTALL)
@@ -61,6 +66,7 @@ class ParsedQuery:
     excluded: tuple[Clause, ...] = ()
     categories: tuple[str, ...] = ()
     direct_id: str | None = None
+    like: str | None = None  # an arXiv id: rank by closeness to that paper
     messages: tuple[str, ...] = field(default=())
 
     @property
@@ -72,13 +78,13 @@ class ParsedQuery:
 
     @property
     def has_text(self) -> bool:
-        """True when there is something to rank by relevance (words or phrases)."""
-        return bool(self.semantic_text)
+        """True when there is something to rank by relevance (words, phrases, ``like:``)."""
+        return bool(self.semantic_text or self.like)
 
     @property
     def is_empty(self) -> bool:
         """No words and no constraints: the query only lists (filtered) papers."""
-        return not (self.terms or self.required or self.excluded or self.categories)
+        return not (self.terms or self.required or self.excluded or self.categories or self.like)
 
 
 def clean_text(text: object) -> str:
@@ -158,8 +164,16 @@ def parse_query(text: object) -> ParsedQuery:
     required: list[Clause] = []
     excluded: list[Clause] = []
     categories: list[str] = []
+    like: str | None = None
     for negated, fld, value, quoted in _tokens(stripped, messages):
         value = " ".join(value.split())
+        if fld == "like":
+            found = parse_arxiv_id(value)
+            if found is None or negated:
+                messages.append(f"like: needs an arXiv id, not {value[:40]!r}")
+            else:
+                like = found[0]
+            continue
         if fld == "cat":
             cat = normalise_category(value)
             if cat is None:
@@ -170,6 +184,8 @@ def parse_query(text: object) -> ParsedQuery:
             else:
                 categories.append(cat)
             continue
+        if not any(ch.isalnum() for ch in value):
+            continue  # punctuation only ("((((", "*", "\\"): nothing to search for
         clause = Clause(fld or "text", value, phrase=quoted or " " in value)
         if negated:
             excluded.append(clause)
@@ -195,5 +211,6 @@ def parse_query(text: object) -> ParsedQuery:
         required=tuple(dict.fromkeys(required)),
         excluded=tuple(dict.fromkeys(excluded)),
         categories=tuple(dict.fromkeys(categories)),
+        like=like,
         messages=tuple(dict.fromkeys(messages)),
     )

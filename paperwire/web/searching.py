@@ -18,9 +18,11 @@ from ..db import Database
 from ..feed import PaperCard, cards_by_ids
 from ..feed.simple_search import simple_search
 from ..search.backend import SearchBackend, get_backend
+from ..search.query import parse_query
 
 log = logging.getLogger(__name__)
 SORTS = ("relevance", "newest", "upvotes")
+MAX_RESULTS = 1000  # the deepest result a page can show (the service's limit)
 FALLBACK_NOTE = "Full-text search is not set up here yet: showing papers whose title or abstract contain every word."  # noqa: E501
 
 
@@ -34,6 +36,13 @@ class SearchOutcome:
     direct: str | None = None  # an arXiv id the query named exactly
     scores: dict[str, float] = field(default_factory=dict)
     engine: str = "search"
+    capped: bool = False  # more papers would match than the service ranks
+    categories: dict[str, int] = field(default_factory=dict)  # among all the results
+
+
+def is_empty_query(query: str) -> bool:
+    """Nothing to search for: blank, or only punctuation (``((((``, ``*``)."""
+    return parse_query(query).is_empty
 
 
 def _service(settings: Settings) -> SearchBackend | None:
@@ -53,6 +62,7 @@ def search(
     since: date | None = None,
     until: date | None = None,
     min_upvotes: int | None = None,
+    has_code: bool = False,
     sort: str = "relevance",
     limit: int = 20,
     offset: int = 0,
@@ -67,6 +77,7 @@ def search(
                 since=since,
                 until=until,
                 min_upvotes=min_upvotes,
+                has_code=has_code,
                 sort=sort,
                 limit=limit,
                 offset=offset,
@@ -78,6 +89,8 @@ def search(
                 message=getattr(result, "message", None),
                 direct=getattr(result, "direct", None),
                 scores={h.id: float(h.score) for h in result.hits},
+                capped=result.capped,
+                categories=dict(result.categories),
             )
         except Exception:
             log.exception("search failed for %r; using the simple search", query[:200])
@@ -102,13 +115,15 @@ def search(
     )
 
 
-def similar(settings: Settings, db: Database, paper_id: str, limit: int = 6) -> list[PaperCard]:
-    """Papers like ``paper_id`` from the search service; empty when it is unavailable."""
+def similar(
+    settings: Settings, db: Database, paper_id: str, limit: int = 6, sort: str = "similarity"
+) -> list[PaperCard]:
+    """Papers like ``paper_id`` (by similarity, newest or upvotes); empty without an index."""
     service = _service(settings)
     if service is None:
         return []
     try:
-        hits = service.similar(paper_id, limit=limit)
+        hits = service.similar(paper_id, limit=limit, sort=sort)
     except Exception:
         log.exception("similar papers failed for %s", paper_id)
         return []

@@ -25,6 +25,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "paperwire" / "samples" / "hf-daily-papers.json.gz"
+SAMPLE_NPZ = ROOT / "paperwire" / "samples" / "hf-daily-papers.embeddings.npz"
+MODEL_DIR = os.environ.get("PAPERWIRE_MODEL_DIR") or str(ROOT / ".cache" / "models")
 DIM = 384
 
 
@@ -108,9 +110,10 @@ def fake_vectors(db, model_id, ids=None):
 
 
 def settings_for(home: Path):
+    """Settings of ``home``, sharing the converted encoder (built once per model dir)."""
     from paperwire.config import load_settings
 
-    return load_settings({"PAPERWIRE_HOME": str(home)})
+    return load_settings({"PAPERWIRE_HOME": str(home), "PAPERWIRE_MODEL_DIR": MODEL_DIR})
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +153,23 @@ def vector_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def _fake_embedding_vectors(db, model_id, ids=None):
     found, matrix = fake_vectors(db, model_id, ids)
     return found, matrix
+
+
+@pytest.fixture(scope="module")
+def real_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The bundled sample with its real (precomputed) embeddings, indexed by the CLI."""
+    import json
+
+    from paperwire.db import open_database
+    from paperwire.db.database import close_all
+    from paperwire.search.embeddings import seed_embeddings
+
+    home = tmp_path_factory.mktemp("real-home")
+    os.environ.setdefault("PAPERWIRE_MODEL_DIR", MODEL_DIR)
+    assert cli(home, "import", "--no-index", str(SAMPLE)).returncode == 0
+    assert seed_embeddings(open_database(settings_for(home)), SAMPLE_NPZ) == 753
+    close_all()
+    proc = cli(home, "reindex", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["vectors"] == 753
+    yield home

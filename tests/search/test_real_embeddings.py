@@ -8,35 +8,13 @@ for the conversion.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SAMPLE, cli, settings_for
-
-SAMPLE_NPZ = ROOT / "paperwire" / "samples" / "hf-daily-papers.embeddings.npz"
-MODEL_DIR = os.environ.get("PAPERWIRE_MODEL_DIR") or str(ROOT / ".cache" / "models")
+from .conftest import SAMPLE_NPZ, cli
 
 pytestmark = pytest.mark.skipif(not SAMPLE_NPZ.exists(), reason="sample embeddings not built")
-
-
-@pytest.fixture(scope="module")
-def real_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from paperwire.db import open_database
-    from paperwire.db.database import close_all
-    from paperwire.search.embeddings import seed_embeddings
-
-    home = tmp_path_factory.mktemp("real-home")
-    os.environ.setdefault("PAPERWIRE_MODEL_DIR", MODEL_DIR)
-    assert cli(home, "import", "--no-index", str(SAMPLE)).returncode == 0
-    assert seed_embeddings(open_database(settings_for(home)), SAMPLE_NPZ) == 753
-    close_all()
-    proc = cli(home, "reindex", "--json")
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["vectors"] == 753
-    yield home
 
 
 def run_json(home: Path, *args: str) -> list[dict]:

@@ -186,17 +186,22 @@ async def search_papers(
     since: Annotated[date | None, Query(description="listed on or after (YYYY-MM-DD)")] = None,
     until: Annotated[date | None, Query(description="listed on or before (YYYY-MM-DD)")] = None,
     min_upvotes: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+    code: Annotated[bool, Query(description="only papers with a code link")] = False,
     sort: Annotated[str, Query(pattern="^(relevance|newest|upvotes)$")] = "relevance",
     p: Annotated[int, Query(ge=0, le=1000, description="page number, from 0")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
 ) -> Response:
     """Papers matching ``q`` (keywords and meaning), in the daily_papers item shape.
 
-    The total number of matches is in the ``X-Total-Count`` header.
+    A query defines one result set, the same on every page: ``X-Total-Count``
+    is its size, and ``X-Total-Capped: true`` says that more papers would match
+    than the service ranks (the first 1,000 can be paged through).  Papers are
+    in the set only when they are likely to be relevant, so a query that
+    nothing in the catalog is about returns an empty list.
     """
     query = " ".join(q.split())
-    if not query:
-        raise _bad("q", "the query is empty")
+    if searching.is_empty_query(query):
+        raise _bad("q", "the query is empty (or only punctuation)")
     categories = [c.strip()[:32] for c in category or [] if c.strip()]
 
     def build() -> tuple[Any, dict[str, str]]:
@@ -208,11 +213,14 @@ async def search_papers(
             since=since,
             until=until,
             min_upvotes=min_upvotes,
+            has_code=code,
             sort=sort,
             limit=limit,
             offset=p * limit,
         )
         headers = {"X-Total-Count": str(outcome.total)}
+        if outcome.capped:
+            headers["X-Total-Capped"] = "true"
         if outcome.message:
             headers["X-Search-Note"] = outcome.message.encode("ascii", "replace").decode()
         return [daily_item(c) for c in outcome.cards], headers
@@ -237,6 +245,13 @@ async def similar_papers(
     request: Request,
     paper_id: str,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
+    sort: Annotated[
+        str,
+        Query(
+            pattern="^(similarity|newest|upvotes)$",
+            description="similarity, or the closest papers re-ordered by date or upvotes",
+        ),
+    ] = "similarity",
 ) -> Response:
     """Papers closest in meaning to this one (empty until the search index is built)."""
     ident = _resolve(paper_id)
@@ -244,7 +259,7 @@ async def similar_papers(
     def build() -> tuple[Any, dict[str, str]]:
         if feed.get_paper(_db(request), ident) is None:
             raise HTTPException(404, f"arXiv:{ident} is not in this catalog")
-        cards = searching.similar(request.app.state.settings, _db(request), ident, limit)
+        cards = searching.similar(request.app.state.settings, _db(request), ident, limit, sort)
         return [daily_item(c) for c in cards], {}
 
     return await _json(request, build)

@@ -1,7 +1,9 @@
 """Routes: RSS 2.0 (``/rss.xml``) and Atom (``/atom.xml``) feeds.
 
-Default: the latest day's papers, ranked.  ``?q=QUERY``: the newest papers
-matching a search (subscribe to a topic).  ``?view=trending``: trending papers.
+Default: the latest day's papers, ranked.  ``?q=QUERY``: the papers relevant
+to a search from the last ``QUERY_WINDOW_DAYS`` days of the catalog, newest
+first (subscribe to a topic; a topic with nothing relevant gives an empty
+feed).  ``?view=trending``: trending papers.
 Built with :mod:`xml.etree.ElementTree`, so every text is escaped by the
 serializer; characters XML 1.0 forbids are dropped first.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -32,6 +34,7 @@ router = APIRouter(include_in_schema=False)
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 ITEMS = 50
+QUERY_WINDOW_DAYS = 30
 FEED_CACHE_CONTROL = "public, max-age=300"
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -61,13 +64,21 @@ def _day_time(day: date | None) -> datetime:
 def _content(request: Request, q: str, view: str | None) -> FeedContent:
     db = request.app.state.db
     if q:
+        # The relevant papers of a recent window, newest first: a feed of
+        # everything that ever matched would repeat old papers forever.
+        latest = feed.latest_day(db)
+        since = latest - timedelta(days=QUERY_WINDOW_DAYS) if latest else None
         outcome = searching.search(
-            request.app.state.settings, db, q, sort="newest", limit=ITEMS, offset=0
+            request.app.state.settings, db, q, since=since, sort="newest", limit=ITEMS, offset=0
         )
         return FeedContent(
             title=f"Paperwire: “{q}”",
-            description=f"The newest papers matching “{q}”.",
-            page_path="/search?" + urlencode({"q": q, "sort": "newest"}),
+            description=(
+                f"Papers relevant to “{q}” from the {QUERY_WINDOW_DAYS} days up to the "
+                "catalog's latest day, newest first."
+            ),
+            page_path="/search?"
+            + urlencode({"q": q, "sort": "newest", "since": since.isoformat() if since else ""}),
             cards=outcome.cards,
         )
     if view == "trending":

@@ -24,6 +24,7 @@ router = APIRouter(include_in_schema=False)
 
 PER_PAGE = 30
 SEARCH_PER_PAGE = 20
+FACETS = 12  # categories listed beside search results
 MAX_PAGE = 1000
 MAX_QUERY = 500
 SIMILAR = 6
@@ -206,7 +207,11 @@ def _not_found(raw: str, ident: str | None) -> PageError:
 
 
 @router.get("/papers/{paper_id:path}")
-async def paper_page(request: Request, paper_id: str) -> Response:
+async def paper_page(
+    request: Request,
+    paper_id: str,
+    similar: Annotated[str, Query(pattern="^(similarity|newest|upvotes)$")] = "similarity",
+) -> Response:
     """A paper: abstract, links, BibTeX and similar papers.
 
     Also ``/papers/ID.bib`` and ``/papers/ID/bibtex`` (the BibTeX file);
@@ -234,7 +239,10 @@ async def paper_page(request: Request, paper_id: str) -> Response:
             "paper": detail,
             "card": detail.card,
             "bibtex": feed.bibtex(detail.card),
-            "similar": searching.similar(_settings(request), _db(request), detail.card.id, SIMILAR),
+            "similar": searching.similar(
+                _settings(request), _db(request), detail.card.id, SIMILAR, similar
+            ),
+            "similar_sort": similar,
             "collection_choices": collection_choices(request, detail.card.id),
         }
 
@@ -277,10 +285,11 @@ async def search_page(
     since: Annotated[str | None, Query(max_length=32)] = None,
     until: Annotated[str | None, Query(max_length=32)] = None,
     min_upvotes: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+    code: Annotated[bool, Query(description="only papers with a code link")] = False,
     sort: Annotated[str, Query(pattern="^(relevance|newest|upvotes)$")] = "relevance",
     page: PageParam = 1,
 ) -> Response:
-    """Search with filters (categories, dates, upvotes), sorting and pagination."""
+    """Search with filters (categories, dates, upvotes, has code), sorting and pagination."""
     query = " ".join(q.split())[:MAX_QUERY]
     categories = [c.strip() for c in category or [] if c.strip()][:10]
 
@@ -293,16 +302,20 @@ async def search_page(
             "since": since or "",
             "until": until or "",
             "min_upvotes": min_upvotes,
+            "code": code,
             "sort": sort,
             "page": page,
             "all_categories": cats,
             "cards": [],
             "total": 0,
             "pages": 1,
+            "capped": False,
+            "facets": [],
         }
-        filtered = bool(categories or since or until or min_upvotes is not None)
+        filtered = bool(categories or since or until or min_upvotes is not None or code)
         context["filtered"] = filtered
-        if not query and not filtered:
+        if searching.is_empty_query(query) and not filtered:
+            context["q"] = ""  # punctuation alone is no query: show the prompt
             return context
         start = _parse_optional_day(since, "“From”")
         end = _parse_optional_day(until, "“To”")
@@ -315,18 +328,23 @@ async def search_page(
             since=start,
             until=end,
             min_upvotes=min_upvotes,
+            has_code=code,
             sort=sort,
             limit=SEARCH_PER_PAGE,
             offset=offset,
         )
         if outcome.direct and page == 1 and feed.get_paper(db, outcome.direct):
             return RedirectResponse(f"/papers/{outcome.direct}", status_code=303)
+        reachable = min(outcome.total, searching.MAX_RESULTS)
+        facets = sorted(outcome.categories.items(), key=lambda kv: (-kv[1], kv[0]))
         context.update(
             cards=outcome.cards,
             total=outcome.total,
-            pages=max(1, -(-outcome.total // SEARCH_PER_PAGE)),
+            capped=outcome.capped,
+            pages=max(1, -(-reachable // SEARCH_PER_PAGE)),
             message=outcome.message,
             rank_offset=offset,
+            facets=facets[:FACETS],
         )
         return context
 

@@ -1,0 +1,530 @@
+"""Hybrid search and similar papers, the same over any index that can answer a few questions.
+
+Both search backends (the embedded files, PostgreSQL) implement
+:class:`IndexView`, a consistent view of one index: its keyword retriever, its
+vector retriever and a few facts about papers.  This module holds everything
+else, so the query language, the result-set rules, fusion, sorting, paging and
+similar papers cannot differ between deployments.
+
+A query defines one **result set**, the same on every page:
+
+1. the keyword retriever lists the best ``KEYWORD_DEPTH`` papers that contain a
+   query word and pass the filters (BM25 over title and abstract);
+2. the vector retriever (on a worker thread, at the same time) lists the
+   ``VECTOR_DEPTH`` nearest papers that pass them;
+3. every paper on either list gets both pieces of evidence (the exact cosine of
+   each keyword candidate, the BM25 of each vector candidate), and
+   :func:`~paperwire.search.fusion.fuse` scores it and decides whether it
+   matches at all (calibrated floors on each side).
+
+The matching papers, ordered by score (ties by paper key), are the result set.
+Nothing in it depends on the page asked for, so the total never drifts and
+paging never repeats or skips a paper; ``sort=newest|upvotes`` re-orders that
+same set.  When more papers would match than the retrievers list, the result
+says ``capped``.  A query without words (filters only, ``author:``, ``cat:``)
+lists every match in date or upvote order, exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..config import Settings
+from .doctable import paper_key
+from .fusion import DEFAULT, Ranking, fuse
+from .keyword import Filters, KeywordHit, RankedTerms
+from .query import ParsedQuery, clean_text, normalise_category, parse_query
+from .results import Hit, SearchResult
+
+log = logging.getLogger(__name__)
+
+SORTS = ("relevance", "newest", "upvotes")
+SIMILAR_SORTS = ("similarity", "newest", "upvotes")
+KEYWORD_DEPTH = 1000  # keyword candidates: the deepest keyword match ranked
+# The keyword list is read this deep first, and to KEYWORD_DEPTH only while its
+# last paper still carries enough evidence to match: papers further down carry
+# less, so they could only match through the vector list, which is complete.
+KEYWORD_FIRST = 100
+VECTOR_DEPTH = 200  # vector candidates
+MAX_DEPTH = 1000  # offset + limit
+SIMILAR_POOL = 30  # nearest papers that "similar, newest first" re-orders
+RESULT_CACHE = 256  # result sets kept for paging through them
+
+
+class IndexView(Protocol):
+    """A consistent view of one search index (what a backend must answer)."""
+
+    signature: Hashable  # changes whenever the index does (keys the result cache)
+    model_id: str | None  # the embeddings' model; None: no vectors
+    dim: int | None
+
+    def has_paper(self, paper_id: str) -> bool: ...
+
+    def ranked_terms(self, parsed: ParsedQuery) -> RankedTerms:
+        """The query's ranked keyword terms and the most BM25 a paper can get for them."""
+        ...
+
+    def keyword_top(
+        self,
+        parsed: ParsedQuery,
+        filters: Filters,
+        terms: RankedTerms | None,
+        limit: int,
+        *,
+        count: bool = True,
+    ) -> tuple[list[KeywordHit], int]:
+        """Best ``limit`` keyword matches by BM25 (``terms=None``: by the phrase clauses), and
+        how many papers match in all (0 when ``count`` is False)."""
+        ...
+
+    def keyword_scores(
+        self, parsed: ParsedQuery, filters: Filters, terms: RankedTerms, keys: list[int]
+    ) -> dict[int, float]:
+        """BM25 of those of ``keys`` that contain a ranked term and pass everything."""
+        ...
+
+    def passing(self, parsed: ParsedQuery, filters: Filters, keys: list[int]) -> set[int]:
+        """Those of ``keys`` that pass the phrases, authors, exclusions and filters."""
+        ...
+
+    def listing(
+        self, parsed: ParsedQuery, filters: Filters, order: str, limit: int, offset: int
+    ) -> tuple[list[int], int]:
+        """Every match of the constraints, ``newest`` or ``upvotes`` first; and their number."""
+        ...
+
+    def listing_categories(
+        self, parsed: ParsedQuery, filters: Filters, total: int
+    ) -> dict[str, int]: ...
+
+    def nearest(
+        self, qv: np.ndarray, filters: Filters, k: int, exclude: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (keys, cosines) passing ``filters``, best first (ties by key)."""
+        ...
+
+    def cosines(self, qv: np.ndarray, keys: np.ndarray) -> dict[int, float]:
+        """Exact cosines of those of ``keys`` that have a vector."""
+        ...
+
+    def vector_of(self, paper_id: str) -> np.ndarray | None:
+        """The stored, normalised vector of a paper."""
+        ...
+
+    def sort_values(self, keys: np.ndarray, by: str) -> np.ndarray:
+        """``day`` or ``upvotes`` of each key (int64; the smallest int where unknown)."""
+        ...
+
+    def category_counts(self, keys: np.ndarray) -> dict[str, int]: ...
+
+    def ids_of(self, keys: list[int]) -> list[str]:
+        """Paper ids of ``keys`` ("" where unknown)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ResultSet:
+    """A query's matching papers, best first, with the evidence for each."""
+
+    keys: np.ndarray  # uint64, in relevance order
+    scores: np.ndarray
+    cosines: np.ndarray  # NaN where the paper has no vector
+    keyword_rank: dict[int, int]
+    vector_rank: dict[int, int]
+    capped: bool
+    semantic: bool  # the vector side took part
+
+
+_EMPTY_SET = ResultSet(
+    np.zeros(0, np.uint64), np.zeros(0), np.zeros(0), {}, {}, capped=False, semantic=False
+)
+
+_workers: tuple[int, ThreadPoolExecutor] | None = None
+_workers_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """This process's worker threads for vector searches (created after any fork)."""
+    global _workers
+    pid = os.getpid()
+    with _workers_lock:
+        if _workers is None or _workers[0] != pid:
+            pool = ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="search")
+            _workers = (pid, pool)
+        return _workers[1]
+
+
+class QueryEncoder:
+    """The query encoder, loaded on first use; None answers when it cannot be had."""
+
+    def __init__(self, settings: Settings, encoder: Any | None = None) -> None:
+        self.settings = settings
+        self._encoder = encoder
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def encode(self, text: str, model_id: str | None, dim: int | None) -> np.ndarray | None:
+        encoder = self._get()
+        if encoder is None:
+            return None
+        if model_id and getattr(encoder, "model_id", None) not in (None, model_id):
+            return None  # the index holds another model's vectors
+        try:
+            qv = np.asarray(encoder.encode_query(text), dtype=np.float32).reshape(-1)
+        except Exception as exc:
+            log.warning("query encoding failed: %s", exc)
+            return None
+        return qv if not dim or qv.shape[0] == dim else None
+
+    def _get(self) -> Any | None:
+        if self._encoder is None and not self._failed:
+            with self._lock:
+                if self._encoder is None and not self._failed:
+                    try:
+                        from .encoder import get_encoder
+
+                        self._encoder = get_encoder(self.settings)
+                    except Exception as exc:  # model not installed: keywords still work
+                        log.warning("query encoder unavailable: %s", exc)
+                        self._failed = True
+        return self._encoder
+
+
+class SearchEngine:
+    """Search and similar papers over whatever :class:`IndexView` ``view()`` returns."""
+
+    def __init__(
+        self,
+        view: Callable[[], IndexView | None],
+        encoder: QueryEncoder,
+        ranking: Ranking = DEFAULT,
+    ) -> None:
+        self.view = view
+        self.encoder = encoder
+        self.ranking = ranking
+        self._sets: OrderedDict[tuple, ResultSet] = OrderedDict()
+        self._sets_lock = threading.Lock()
+
+    # -- search ----------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        *,
+        categories: list[str] | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        min_upvotes: int | None = None,
+        has_code: bool = False,
+        sort: str = "relevance",
+        limit: int = 20,
+        offset: int = 0,
+    ) -> SearchResult:
+        """One page of the query's result set; never raises on user input."""
+        messages: list[str] = []
+        try:
+            parsed = parse_query(query)
+            messages.extend(parsed.messages)
+            filters = self._filters(
+                parsed, categories, since, until, min_upvotes, has_code, messages
+            )
+            return self._search(parsed, filters, sort, limit, offset, messages)
+        except Exception:  # a bug must not take the page down: log it, say so
+            log.exception("search failed for %r", query)
+            return SearchResult(message="search failed; please try a simpler query")
+
+    def _search(
+        self,
+        parsed: ParsedQuery,
+        filters: Filters,
+        sort: str,
+        limit: int,
+        offset: int,
+        messages: list[str],
+    ) -> SearchResult:
+        if sort not in SORTS:
+            messages.append(f"unknown sort {clean_text(sort)[:20]!r}; sorted by relevance")
+            sort = "relevance"
+        limit = max(0, int(limit))
+        offset = max(0, int(offset))
+        if offset + limit > MAX_DEPTH:
+            messages.append(f"results are limited to the first {MAX_DEPTH}")
+            offset = min(offset, MAX_DEPTH)
+            limit = max(0, MAX_DEPTH - offset)
+        view = self.view()
+        if view is None:
+            messages.append("the search index is not built yet: run `paperwire reindex`")
+            return SearchResult(message=_join(messages), ready=False)
+
+        if parsed.direct_id is not None:
+            if view.has_paper(parsed.direct_id):
+                hits = [Hit(parsed.direct_id, 1.0)][offset : offset + limit]
+                return SearchResult(hits=hits, total=1, direct=parsed.direct_id)
+            messages.append(f"arXiv:{parsed.direct_id} is not in this catalog")
+            return SearchResult(message=_join(messages))
+
+        if not parsed.has_text:
+            order = "upvotes" if sort == "upvotes" else "newest"
+            keys, total = view.listing(parsed, filters, order, limit, offset)
+            ids = view.ids_of(keys[:limit])
+            return SearchResult(
+                hits=[Hit(pid, 0.0) for pid in ids if pid],
+                total=total,
+                message=_join(messages),
+                categories=view.listing_categories(parsed, filters, total),
+            )
+        results = self.result_set(parsed, filters, view=view)
+        if not results.semantic and view.model_id:
+            messages.append("semantic search unavailable; showing keyword matches")
+        if parsed.like and view.vector_of(parsed.like) is None:
+            messages.append(f"arXiv:{parsed.like} has no embedding yet")
+        keys = results.keys
+        order = np.arange(len(keys))
+        if sort != "relevance" and len(keys):
+            primary = view.sort_values(keys, "day" if sort == "newest" else "upvotes")
+            order = np.lexsort((keys, -primary))
+        page = order[offset : offset + limit]
+        page_keys = [int(keys[i]) for i in page]
+        ids = view.ids_of(page_keys)
+        hits = [
+            Hit(
+                pid,
+                float(results.scores[i]),
+                results.keyword_rank.get(key),
+                results.vector_rank.get(key),
+                None if math.isnan(results.cosines[i]) else float(results.cosines[i]),
+            )
+            for i, key, pid in zip(page, page_keys, ids, strict=True)
+            if pid
+        ]
+        return SearchResult(
+            hits=hits,
+            total=len(keys),
+            message=_join(messages),
+            capped=results.capped,
+            categories=view.category_counts(keys),
+        )
+
+    @staticmethod
+    def _filters(
+        parsed: ParsedQuery,
+        categories: list[str] | None,
+        since: date | None,
+        until: date | None,
+        min_upvotes: int | None,
+        has_code: bool,
+        messages: list[str],
+    ) -> Filters:
+        cats: list[str] = []
+        for c in categories or []:
+            norm = normalise_category(clean_text(c))
+            if norm is None:
+                messages.append(f"not a category: {clean_text(c)[:40]!r}")
+            else:
+                cats.append(norm)
+        if since and until and since > until:
+            messages.append("the start date is after the end date")
+        filters = Filters(
+            categories=tuple(cats) if categories else (),
+            query_categories=parsed.categories,
+            since=since,
+            until=until,
+            min_upvotes=min_upvotes,
+            has_code=bool(has_code),
+        )
+        if categories and not cats:  # only invalid categories given: nothing can match
+            filters = replace(filters, categories=("",))
+        return filters
+
+    # -- the result set ----------------------------------------------------------
+    def result_set(
+        self, parsed: ParsedQuery, filters: Filters, *, view: IndexView | None = None
+    ) -> ResultSet:
+        """The matching papers of ``parsed`` under ``filters``, best first (cached)."""
+        view = view or self.view()
+        if view is None:
+            return _EMPTY_SET
+        cache_key = (view.signature, parsed, filters, self.ranking)
+        with self._sets_lock:
+            found = self._sets.get(cache_key)
+            if found is not None:
+                self._sets.move_to_end(cache_key)
+                return found
+        results = self._compute_set(view, parsed, filters)
+        with self._sets_lock:
+            self._sets[cache_key] = results
+            while len(self._sets) > RESULT_CACHE:
+                self._sets.popitem(last=False)
+        return results
+
+    def _compute_set(self, view: IndexView, parsed: ParsedQuery, filters: Filters) -> ResultSet:
+        terms = view.ranked_terms(parsed) if parsed.terms else RankedTerms()
+        ranked = bool(terms.tokens or terms.names)
+        # The worker encodes and searches vectors while this thread runs the
+        # keyword side (tantivy and PostgreSQL both release the GIL while working).
+        pending = _executor().submit(self._vector_side, view, parsed, filters)
+        try:
+            if ranked or parsed.required:
+                kw_hits, kw_total = self._keyword_list(view, parsed, filters, terms, ranked)
+            else:  # like: alone has no keyword side
+                kw_hits, kw_total = [], 0
+        finally:
+            qv, vec_keys, vec_sims = pending.result()
+        if len(vec_keys) and (parsed.required or parsed.excluded):
+            # Vectors know nothing of phrases, authors or exclusions: check them.
+            ok = view.passing(parsed, filters, [int(k) for k in vec_keys])
+            keep = np.array([int(x) in ok for x in vec_keys], bool)
+            vec_keys, vec_sims = vec_keys[keep], vec_sims[keep]
+        if not ranked and parsed.required:
+            # Only a phrase or title clause: it must match, and meaning ranks.
+            allowed = {h.key for h in kw_hits}
+            keep = np.array([int(x) in allowed for x in vec_keys], bool)
+            vec_keys, vec_sims = vec_keys[keep], vec_sims[keep]
+
+        bm25: dict[int, float] = {h.key: h.score for h in kw_hits}
+        cut = kw_total > len(kw_hits)
+        if ranked and cut:  # vector candidates beyond the keyword list: their own BM25
+            missing = [int(k) for k in vec_keys if int(k) not in bm25]
+            if missing:
+                bm25.update(view.keyword_scores(parsed, filters, terms, missing))
+        cosine: dict[int, float] = dict(zip(vec_keys.tolist(), vec_sims.tolist(), strict=True))
+        if qv is not None and kw_hits:
+            need = np.array([h.key for h in kw_hits if h.key not in cosine], np.uint64)
+            if len(need):
+                cosine.update(view.cosines(qv, need))
+
+        keys = list(dict.fromkeys([*(h.key for h in kw_hits), *vec_keys.tolist()]))
+        if parsed.like:
+            keys = [k for k in keys if k != paper_key(parsed.like)]
+        if not keys:
+            return replace(_EMPTY_SET, semantic=qv is not None)
+        key_arr = np.array(keys, np.uint64)
+        b = np.array([bm25.get(k, 0.0) for k in keys])
+        c = np.array([cosine.get(k, math.nan) for k in keys])
+        if ranked:
+            scores, matches = fuse(b, terms.max_score, c, self.ranking)
+            capped = self._capped(kw_hits, cut, terms, vec_sims)
+        elif parsed.required:  # a phrase or title clause alone decides; meaning helps rank
+            top = float(b.max()) if len(b) else 0.0
+            scores, _ = fuse(b, top, c, replace(self.ranking, mode="hybrid"))
+            matches = np.array([k in bm25 for k in keys], bool)
+            capped = cut
+        else:  # like: alone: the paper's neighbours that are close enough
+            scores, matches = fuse(b, 0.0, c, replace(self.ranking, mode="vector"))
+            capped = self._capped([], False, terms, vec_sims)
+        key_arr, scores, c = key_arr[matches], scores[matches], c[matches]
+        order = np.lexsort((key_arr, -scores))
+        return ResultSet(
+            keys=key_arr[order],
+            scores=scores[order],
+            cosines=c[order],
+            keyword_rank={h.key: i for i, h in enumerate(kw_hits, start=1)},
+            vector_rank={int(k): i for i, k in enumerate(vec_keys.tolist(), start=1)},
+            capped=capped,
+            semantic=qv is not None,
+        )
+
+    def _keyword_list(
+        self,
+        view: IndexView,
+        parsed: ParsedQuery,
+        filters: Filters,
+        terms: RankedTerms,
+        ranked: bool,
+    ) -> tuple[list[KeywordHit], int]:
+        """The keyword candidates (best first) and the number of keyword matches."""
+        use = terms if ranked else None
+        hits, total = view.keyword_top(parsed, filters, use, KEYWORD_FIRST)
+        if total <= len(hits) or KEYWORD_FIRST >= KEYWORD_DEPTH:
+            return hits, total
+        floor = self.ranking.keyword_floor * terms.max_score
+        if ranked and hits and hits[-1].score < floor and self.ranking.mode != "keyword":
+            return hits, total  # nothing further down can match by its keywords
+        deeper, _ = view.keyword_top(parsed, filters, use, KEYWORD_DEPTH, count=False)
+        return deeper, total
+
+    def _capped(
+        self, kw_hits: list[KeywordHit], cut: bool, terms: RankedTerms, vec_sims: np.ndarray
+    ) -> bool:
+        """Whether papers beyond the candidate lists would also match."""
+        floor = self.ranking
+        if (
+            cut
+            and kw_hits
+            and terms.max_score > 0
+            and kw_hits[-1].score / terms.max_score >= floor.keyword_floor
+        ):
+            return True
+        return bool(len(vec_sims) >= VECTOR_DEPTH and vec_sims[-1] >= floor.vector_floor)
+
+    def _vector_side(
+        self, view: IndexView, parsed: ParsedQuery, filters: Filters
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """(query vector or None, keys, cosines) of the vector retriever."""
+        empty = np.zeros(0, np.uint64), np.zeros(0, np.float32)
+        if not view.model_id:
+            return None, *empty
+        qv = None
+        if parsed.semantic_text:
+            qv = self.encoder.encode(parsed.semantic_text, view.model_id, view.dim)
+        if parsed.like:
+            seed = view.vector_of(parsed.like)
+            if seed is not None:
+                qv = seed if qv is None else _normalised(qv + seed)
+        if qv is None:
+            return None, *empty
+        exclude = paper_key(parsed.like) if parsed.like else None
+        return qv, *view.nearest(qv, filters, VECTOR_DEPTH, exclude)
+
+    # -- similar -----------------------------------------------------------------
+    def similar(self, paper_id: str, limit: int = 10, sort: str = "similarity") -> list[Hit]:
+        """Nearest neighbours of a paper by embedding, excluding the paper itself.
+
+        ``sort=newest|upvotes`` re-orders the ``SIMILAR_POOL`` nearest (or
+        ``limit``, if more) by date or upvotes: "the newest of the closest".
+        """
+        try:
+            view = self.view()
+            if view is None or not view.model_id or limit <= 0:
+                return []
+            pid = clean_text(paper_id).strip()
+            qv = view.vector_of(pid)
+            if qv is None:
+                return []
+            depth = min(int(limit), MAX_DEPTH)
+            if sort in ("newest", "upvotes"):
+                depth = max(depth, SIMILAR_POOL)
+            found, sims = view.nearest(qv, Filters(), depth, paper_key(pid))
+            order = np.arange(len(found))
+            if sort in ("newest", "upvotes") and len(found):
+                primary = view.sort_values(found, "day" if sort == "newest" else "upvotes")
+                order = np.lexsort((found, -primary))
+            ids = view.ids_of([int(found[i]) for i in order])
+            out = [
+                Hit(other, float(sims[i]), vector_rank=int(i) + 1, similarity=float(sims[i]))
+                for i, other in zip(order, ids, strict=True)
+                if other and other != pid
+            ]
+            return out[:limit]
+        except Exception:
+            log.exception("similar failed for %r", paper_id)
+            return []
+
+
+def _normalised(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def _join(messages: list[str]) -> str | None:
+    unique = list(dict.fromkeys(m for m in messages if m))
+    return "; ".join(unique) if unique else None
