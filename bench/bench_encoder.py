@@ -89,7 +89,8 @@ class OldEncoder:
         self.model_id = inner.model_id
         self.dim = inner.dim
 
-    def _run(self, encodings: Sequence[Any]) -> np.ndarray:
+    @staticmethod
+    def _feed_for(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
         length = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), length), dtype=np.int64)
         mask = np.zeros_like(ids)
@@ -97,7 +98,10 @@ class OldEncoder:
             n = len(enc.ids)
             ids[row, :n] = enc.ids
             mask[row, :n] = 1
-        return self.inner.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        return {"input_ids": ids, "attention_mask": mask}
+
+    def _run(self, encodings: Sequence[Any]) -> np.ndarray:
+        return self.inner.session.run(None, self._feed_for(encodings))[0]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -165,6 +169,117 @@ def query_latency(fn: Callable[[str], object]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
 
 
+# -- --explore: the other levers, measured (no baseline install needed) -------------
+
+
+def _padding_waste(lengths: np.ndarray, window: int, batch: int) -> float:
+    """Share of the work spent on padding when each window is sorted and cut into batches."""
+    h = 384
+
+    def cost(n: np.ndarray) -> np.ndarray:  # per sequence: projections + attention
+        return 12 * h * h * n + 2 * n * n * h
+
+    padded = useful = 0.0
+    for w in range(0, len(lengths), window):
+        ls = np.sort(lengths[w : w + window])
+        for b in range(0, len(ls), batch):
+            part = ls[b : b + batch]
+            padded += float(cost(part.max())) * len(part)
+            useful += float(cost(part).sum())
+    return padded / useful - 1
+
+
+def explore(texts: list[str], model_dir: Path, precision: str, threads: int) -> dict[str, Any]:
+    """Bucketing headroom, session options, and shorter truncation (which would change vectors)."""
+    import onnxruntime as ort
+
+    from paperwire.search.encoder import MAX_TOKENS, _load_tokenizer
+
+    found: dict[str, Any] = {}
+    tok = _load_tokenizer(weights_dir() / "tokenizer.json")
+    lengths = np.array([len(e.ids) for e in tok.encode_batch(texts)])
+    tok.no_truncation()
+    raw = np.array([len(e.ids) for e in tok.encode_batch(texts)])
+    print(
+        f"\ntokens before truncation: p5/p50/p95 {np.percentile(raw, [5, 50, 95]).astype(int)},"
+        f" max {raw.max()}; {100 * (raw > MAX_TOKENS).mean():.0f}% cut at {MAX_TOKENS}"
+    )
+    found["tokens"] = {"p50": float(np.median(raw)), "cut_share": float((raw > MAX_TOKENS).mean())}
+    for window, batch in [(EMBED_BATCH, 32), (len(texts), 32), (len(texts), 8), (32, 32)]:
+        waste = _padding_waste(lengths, window, batch)
+        found[f"padding_window{window}_batch{batch}"] = waste
+        print(f"  padding: sorted per {window:5} papers, batches of {batch:2}: {100 * waste:.1f}%")
+
+    manifest = ensure_model(model_dir)
+    path = str(manifest["paths"][precision])
+    tok.enable_truncation(max_length=MAX_TOKENS)
+    encodings = sorted(tok.encode_batch(texts[:256]), key=lambda e: len(e.ids))[-32:]
+    feed = OldEncoder._feed_for(encodings)
+    level, mode = ort.GraphOptimizationLevel, ort.ExecutionMode
+
+    def session(
+        spin: str = "0", lvl: Any = level.ORT_ENABLE_ALL, **config: str
+    ) -> ort.InferenceSession:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = lvl
+        opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        for key, value in config.items():
+            opts.add_session_config_entry(key.replace("__", "."), value)
+        return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+    parallel = ort.SessionOptions()
+    parallel.intra_op_num_threads, parallel.inter_op_num_threads = threads, 2
+    parallel.execution_mode = mode.ORT_PARALLEL
+    parallel.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    variants = {
+        "today: ENABLE_ALL, no spinning": session(),
+        "spinning": session("1"),
+        "ENABLE_EXTENDED": session(lvl=level.ORT_ENABLE_EXTENDED),
+        "ENABLE_BASIC": session(lvl=level.ORT_ENABLE_BASIC),
+        "dynamic_block_base 4": session(session__dynamic_block_base="4"),
+        "denormals as zero": session(session__set_denormal_as_zero="1"),
+        "parallel execution mode": ort.InferenceSession(
+            path, parallel, providers=["CPUExecutionProvider"]
+        ),
+    }
+    secs = dict.fromkeys(variants, 0.0)
+    names = list(variants)
+    for r in range(3):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            t0 = time.perf_counter()
+            variants[name].run(None, feed)
+            secs[name] += time.perf_counter() - t0
+    base = secs[names[0]]
+    print(f"\none call of 32 x {feed['input_ids'].shape[1]} tokens, {threads} threads, 3 rounds:")
+    for name in names:
+        found[f"session: {name}"] = base / secs[name]
+        print(f"  {name:32} {base / secs[name]:5.2f}x")
+
+    fp32 = load_encoder(model_dir, "fp32", threads=threads)
+    ours = load_encoder(model_dir, precision, threads=threads)
+    sample = texts[:192]
+    ref = fp32.encode(sample)
+    print(f"\nshorter truncation, {len(sample)} abstracts, {precision} (a new model id):")
+    timing: dict[int, float] = {}
+    for limit in (MAX_TOKENS, 192, 128):
+        ours.tokenizer.enable_truncation(max_length=limit)
+        t0 = time.perf_counter()
+        vec = ours.encode(sample)
+        timing[limit] = time.perf_counter() - t0
+        cos = cosines(vec, ref)
+        found[f"truncate_{limit}"] = {
+            "speedup": timing[MAX_TOKENS] / timing[limit],
+            "mean_cos_fp32_256": float(cos.mean()),
+        }
+        print(
+            f"  {limit} tokens: {timing[MAX_TOKENS] / timing[limit]:4.2f}x,"
+            f" cosine to fp32 at {MAX_TOKENS}: mean {cos.mean():.4f}, min {cos.min():.4f}"
+        )
+    return found
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="embedding throughput: old loop vs new loop vs ST")
     ap.add_argument("--n", type=int, default=2000, help="abstracts to embed")
@@ -178,8 +293,27 @@ def main() -> None:
         "--grouping-check", type=int, default=256, help="papers re-embedded in another grouping"
     )
     ap.add_argument("--source", type=Path, default=SOURCE, help="corpus (paperwire-jsonl)")
+    ap.add_argument(
+        "--explore",
+        action="store_true",
+        help="instead: padding headroom, session options, shorter truncation (no baseline)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "encoder.json")
     args = ap.parse_args()
+    if args.explore:
+        model_dir = Path(os.environ.get("PAPERWIRE_MODEL_DIR") or ROOT / ".cache" / "models")
+        precision = (
+            ensure_model(model_dir)["chosen"] if args.precision == "auto" else args.precision
+        )
+        records = load_records(args.source, args.n, args.every)
+        texts = [document_text(r.title, r.abstract) for r in records]
+        print(f"--explore: {len(texts)} abstracts, load average {os.getloadavg()[0]:.2f}")
+        found = explore(texts, model_dir, precision, args.threads)
+        print(f"load average at end {os.getloadavg()[0]:.2f}")
+        out = args.out.with_name(args.out.stem + "-explore.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(found, indent=2, default=float))
+        return
 
     try:
         import torch
