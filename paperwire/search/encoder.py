@@ -324,14 +324,19 @@ class OnnxEncoder:
         self.batch_size = batch_size
         self._per_core: onnxruntime.InferenceSession | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
         self._setup = threading.Lock()
 
     def _side_by_side(self) -> tuple[onnxruntime.InferenceSession, ThreadPoolExecutor]:
-        """The single-threaded session and its pool of one caller per core, made once."""
+        """The single-threaded session and its pool of one caller per core, made once.
+
+        Made again in a forked child, whose copy of the pool has no threads.
+        """
         with self._setup:
-            if self._per_core is None or self._pool is None:
+            if self._per_core is None or self._pool is None or self._pool_pid != os.getpid():
                 self._per_core = _session(self.model_path, 1)
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="encoder")
+                self._pool_pid = os.getpid()
             return self._per_core, self._pool
 
     @staticmethod
