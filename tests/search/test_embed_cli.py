@@ -88,14 +88,19 @@ def test_limit_and_human_summary(run_cli, home: Path, tmp_path: Path) -> None:
     assert len(stored(home)) == 2
 
 
+@pytest.mark.parametrize(
+    ("papers", "batch"),
+    [(20, 2), (160, 64)],  # 64 papers make two encoder batches, encoded side by side
+    ids=["small-batches", "batches-side-by-side"],
+)
 def test_kill_9_midway_then_rerun_finishes_each_paper_once(
-    run_cli, home: Path, tmp_path: Path
+    run_cli, home: Path, tmp_path: Path, papers: int, batch: int
 ) -> None:
-    write_jsonl(tmp_path / "a.jsonl", 20)
+    write_jsonl(tmp_path / "a.jsonl", papers)
     assert run_cli("import", "--no-index", str(tmp_path / "a.jsonl")).returncode == 0
     env = {**os.environ, "PAPERWIRE_HOME": str(home), **ENV}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "paperwire", "embed", "--batch-size", "2", "--no-progress"],
+        [sys.executable, "-m", "paperwire", "embed", "--batch-size", str(batch), "--no-progress"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -109,12 +114,12 @@ def test_kill_9_midway_then_rerun_finishes_each_paper_once(
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     survived = stored(home)
-    assert 0 < len(survived) < 20, "the run was not interrupted midway"
+    assert 0 < len(survived) < papers, "the run was not interrupted midway"
 
     rerun = embed(run_cli)
-    assert rerun["embedded"] == 20 - len(survived) and rerun["pending"] == 0
+    assert rerun["embedded"] == papers - len(survived) and rerun["pending"] == 0
     final = stored(home)
-    assert len(final) == 20
+    assert len(final) == papers
     assert {pid: final[pid] for pid in survived} == survived  # not embedded twice
 
 
@@ -171,6 +176,55 @@ def test_seed_export_and_load_vectors(run_cli, home: Path, tmp_path: Path, db) -
             ).first()
             is None
         )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, home: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{home / 'paperwire.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_stored_vectors_are_each_papers_own(run_cli, tmp_path: Path, database_url: str) -> None:
+    """70 papers in one embed batch: three encoder calls, two of them side by side.
+
+    Each stored vector must belong to its own paper (not a neighbour's: rows are
+    reordered by length inside the encoder) and equal what a sequential run of
+    the same encoder gives.
+    """
+    from sqlalchemy import select
+
+    from paperwire.db import Database
+    from paperwire.db.schema.catalog import papers
+    from paperwire.search.embeddings import load_vectors
+    from paperwire.search.encoder import document_text, load_encoder
+
+    env = {**ENV, "PAPERWIRE_DATABASE_URL": database_url}
+    write_jsonl(tmp_path / "a.jsonl", 70)
+    assert run_cli("import", "--no-index", str(tmp_path / "a.jsonl"), env=env).returncode == 0
+    res = run_cli("embed", "--json", "--no-progress", env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.json()["embedded"] == 70
+
+    db = Database(database_url)
+    try:
+        ids, stored_vectors = load_vectors(db, MODEL_ID)
+        with db.connect() as conn:
+            c = papers.c
+            rows = conn.execute(select(c.id, c.title, c.abstract).order_by(c.id)).all()
+    finally:
+        db.dispose()
+    assert sorted(ids) == [r[0] for r in rows]
+    texts = [document_text(r[1], r[2]) for r in rows]
+    encoder = load_encoder(Path(MODEL_DIR))
+    expected = encoder.encode(texts)  # the same window, in the same (id) order, as embed
+    position = {pid: i for i, pid in enumerate(ids)}
+    stored_vectors = stored_vectors[[position[r[0]] for r in rows]]
+    np.testing.assert_allclose(stored_vectors, expected, atol=2e-3)  # float16 storage
+    alone = np.stack([encoder.encode_query(t) for t in texts])  # each paper by itself
+    similarity = stored_vectors @ alone.T
+    assert (similarity.argmax(axis=1) == np.arange(len(texts))).all()
+    assert similarity.diagonal().min() > 0.98
 
 
 @pytest.mark.parametrize("bad", ["0", "-3", "x"])

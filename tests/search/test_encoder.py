@@ -11,6 +11,7 @@ import json
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from paperwire.search import encoder as enc_mod
 from paperwire.search.encoder import (
     MODEL_ID,
     Encoder,
+    OnnxEncoder,
     document_text,
     ensure_model,
     load_encoder,
@@ -185,3 +187,92 @@ def test_document_text() -> None:
     assert document_text("Why does it work?", "Because.") == "Why does it work? Because."
     assert document_text("  Spaced\n title ", "") == "Spaced title"
     assert document_text("", "Only abstract.") == "Only abstract."
+
+
+# -- many batches: side by side on every core, same vectors, same order -------------
+
+MIXED = [
+    "",
+    "Graph neural networks.",
+    LONG,
+    "A short abstract about protein folding with language models.",
+    "x",
+    LONG[:700],
+    "Diffusion models for video generation, trained on web videos at scale. " * 3,
+    LONG * 5,
+    "ñandú über façade $\\alpha$ < & >",
+    "Retrieval-augmented generation for open-domain question answering.",
+    "Sparse attention." * 20,
+] * 2  # 22 texts: batches of 4 give 6 calls; 18 texts give 5 (four side by side + one)
+
+
+def _small_batches(precision: str, threads: int = 2) -> OnnxEncoder:
+    """The production encoder with batches of 4, so a few texts make several calls."""
+    manifest = ensure_model(MODEL_DIR)
+    tokenizer = enc_mod._load_tokenizer(weights_dir() / "tokenizer.json")
+    return OnnxEncoder(manifest["paths"][precision], tokenizer, threads=threads, batch_size=4)
+
+
+def _sequential(encoder: OnnxEncoder, texts: list[str]) -> np.ndarray:
+    """The documented recipe, one call after another: stable sort by tokens, 4 at a time."""
+    encodings = encoder.tokenizer.encode_batch(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    for start in range(0, len(order), 4):
+        rows = order[start : start + 4]
+        length = max(len(encodings[i].ids) for i in rows)
+        ids = np.zeros((len(rows), length), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for r, i in enumerate(rows):
+            ids[r, : len(encodings[i].ids)] = encodings[i].ids
+            mask[r, : len(encodings[i].ids)] = 1
+        out[rows] = encoder.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+    return out
+
+
+@pytest.mark.parametrize("count", [22, 18, 5])
+def test_many_batches_keep_the_input_order(count: int) -> None:
+    """fp32 vectors do not depend on their batch, so each row must equal its text alone."""
+    encoder = _small_batches("fp32")
+    texts = MIXED[:count]
+    out = encoder.encode(texts)
+    assert out.shape == (count, 384)
+    for row, text in zip(out, texts, strict=True):
+        np.testing.assert_allclose(row, encoder.encode_query(text), atol=2e-5)
+
+
+@pytest.mark.parametrize("count", [22, 18])
+def test_many_batches_keep_the_grouping_of_a_sequential_run(count: int) -> None:
+    """int8 vectors move with their batch mates; the grouping must stay the sequential one.
+
+    That is what keeps vectors stored before comparable with new ones under one model id.
+    """
+    encoder = _small_batches(ensure_model(MODEL_DIR)["chosen"])
+    texts = MIXED[:count]
+    np.testing.assert_allclose(encoder.encode(texts), _sequential(encoder, texts), atol=1e-5)
+
+
+def test_concurrent_callers_get_their_own_rows() -> None:
+    encoder = _small_batches("fp32")
+    texts_a, texts_b = MIXED[:18], MIXED[3:21][::-1]
+    want_a, want_b = encoder.encode(texts_a), encoder.encode(texts_b)
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(encoder.encode, t) for t in (texts_a, texts_b) * 3]
+        results = [f.result() for f in futures]
+    for got, want in zip(results, [want_a, want_b] * 3, strict=True):
+        np.testing.assert_allclose(got, want, atol=2e-5)
+
+
+def test_one_thread_runs_every_batch_in_turn() -> None:
+    encoder = _small_batches("fp32", threads=1)
+    texts = MIXED[:18]
+    np.testing.assert_allclose(
+        encoder.encode(texts), _small_batches("fp32").encode(texts), atol=2e-5
+    )
+
+
+def test_rejects_an_empty_batch_size() -> None:
+    manifest = ensure_model(MODEL_DIR)
+    tokenizer = enc_mod._load_tokenizer(weights_dir() / "tokenizer.json")
+    with pytest.raises(ValueError, match="batch_size"):
+        OnnxEncoder(manifest["paths"]["fp32"], tokenizer, batch_size=0)
