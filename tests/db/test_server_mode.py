@@ -163,8 +163,8 @@ def test_server_mode_refuses_to_start_without_a_shared_secret(
 def test_a_home_key_is_named_when_switching_to_server_mode(
     postgres_url: str, run_cli, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert run_cli("stats").returncode == 0  # embedded: the home gets its key
     monkeypatch.delenv("PAPERWIRE_SECRET_KEY")
+    assert run_cli("stats").returncode == 0  # embedded: the home gets its key
     result = run_cli("stats", env={"PAPERWIRE_DATABASE_URL": postgres_url})
     assert result.returncode == 2
     assert f"PAPERWIRE_SECRET_KEY=$(cat {home / 'secret_key'})" in result.stderr
