@@ -11,9 +11,12 @@ from dataclasses import dataclass
 
 from ..config import Settings
 
-# One send is at most about this many SMTP round trips, each bounded by smtp_timeout
-# (connect, EHLO, STARTTLS, EHLO, AUTH, MAIL, RCPT, DATA, the message).
-LEASE_PER_TIMEOUT = 10
+# One send is at most about 10 SMTP round trips, each bounded by smtp_timeout
+# (connect, EHLO, STARTTLS, EHLO, AUTH, MAIL, RCPT, DATA, the message): a sender
+# renews its lease once less than RENEW_PER_TIMEOUT x smtp_timeout is left, so the
+# lease must be at least twice that.
+RENEW_PER_TIMEOUT = 10
+LEASE_PER_TIMEOUT = 2 * RENEW_PER_TIMEOUT
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -33,10 +36,10 @@ class InboxOptions:
     subscribe_per_ip: int = 10  # subscribe requests per IP per hour
     confirmations_per_address: int = 3  # confirmation mails per address per day
     smtp_timeout: float = 30.0
-    # Seconds a sender's claim on one outbox message lasts; after a crash, the
-    # message waits this long before another sender takes it.  At least 10 x
-    # smtp_timeout, so that a live sender never loses a claim in mid-send.
-    outbox_lease: float = 300.0
+    # Seconds a sender's claims on outbox messages last (it renews them while it
+    # works).  Only a sender that hangs keeps its messages that long; a dead one's
+    # are taken over at once.  At least 20 x smtp_timeout (see LEASE_PER_TIMEOUT).
+    outbox_lease: float = 600.0
     keep_days: int = 30  # rendered messages are kept this long, then only their state
 
     @classmethod

@@ -1,26 +1,34 @@
 """The transactional outbox: claiming due messages and recording what happened.
 
 Any number of senders (``digest run`` processes, the schedulers of several
-``paperwire serve`` instances) may work on one outbox at once.  A sender
-*claims* one message at a time, just before handing it to SMTP: a short
-transaction that picks the oldest due, unclaimed message (``FOR UPDATE SKIP
-LOCKED`` on PostgreSQL, so concurrent claimers never wait for or pick the
-same row; under SQLite's write lock, ``BEGIN IMMEDIATE``) and stamps it with
-the sender's token and a lease (``claimed_until``, measured on the database
-server's clock).  Recording the outcome clears the claim.  A live sender never
-outlives its lease in mid-send (``outbox_lease`` >= 10 x ``smtp_timeout``,
-checked at start), so no two senders ever hold one message.
+``paperwire serve`` instances) may work on one outbox at once:
 
-A sender that dies (``kill -9``, a lost machine) leaves its one message
-claimed; when the lease expires another sender takes it over.  What that
-message's fate was is unknown: most likely it died before the SMTP server
-accepted it, but it may have died between the server's ``250`` and the commit
-that records it.  SMTP has no way to ask, so such a message is **sent again,
-under the same Message-ID** (receivers that deduplicate on it, most do, show it
-once), and the row says so in ``last_error``.  That is the only way a message
+- A sender *claims* a few due messages (``CLAIM_BATCH``) in one short
+  transaction: the oldest ones that nobody holds (``FOR UPDATE SKIP LOCKED`` on
+  PostgreSQL, so concurrent claimers neither wait for nor pick the same rows;
+  under SQLite's write lock, ``BEGIN IMMEDIATE``), stamped with its token and a
+  lease (``claimed_until``, on the database server's clock).
+- It sends them one by one.  The transaction that records a message's outcome
+  (and clears its claim) also marks the next one as being sent
+  (``sending_since``), after checking that it is still pending and still its
+  own; so each send starts from a committed "in flight" mark.
+- A sender renews its lease before it could run short (``outbox_lease`` >= 20 x
+  ``smtp_timeout``, renewed once less than 10 x ``smtp_timeout`` is left), so a
+  live sender never loses a claim while it sends.
+
+A sender that dies (``kill -9``, a lost machine) leaves its claims behind.  It
+held a presence lock (:func:`sending`) that vanished with it, so the next
+sender voids those claims at once (a sender that hangs keeps them until its
+lease ends).  Its messages without the in-flight mark were never tried and are
+simply sent.  The one with the mark may have been accepted by the SMTP server
+just before the sender died, between the server's ``250`` and the commit that
+records it; SMTP has no way to ask, and the far likelier case (it died before
+anything was accepted) looks the same, so that message is **sent again, under
+the same Message-ID** (receivers that deduplicate on it, most do, show it
+once), and its row says so in ``last_error``.  That is the only way a message
 can reach anyone twice: at most one message per sender that died, never one
-per instance or per run.  An interrupted claim counts as an attempt, so a
-message that kills its sender every time is given up after ``max_attempts``.
+per instance or per run.  Such a takeover counts as an attempt, so a message
+that kills its sender every time is given up after ``max_attempts``.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, delete, or_, select, update
 
@@ -40,6 +48,11 @@ from ..db import Database
 from ..db.locks import is_held, presence
 from ..db.schema.inbox import outbox, outbox_messages, subscriptions
 from .options import InboxOptions
+
+# Messages claimed per transaction: enough to make claiming cheap, few enough
+# that concurrent senders share a short queue.
+CLAIM_BATCH = 10
+OUTCOMES = ("sent", "temporary", "permanent", "cancelled")
 
 
 def pack(message: bytes) -> bytes:
@@ -70,7 +83,7 @@ class Pending:
     subscription_status: str
     failure_count: int
     claimed_by: str = ""
-    interrupted: str | None = None  # the sender whose claim on it expired, if any
+    interrupted: str | None = None  # the sender that died while sending it, if any
 
     @property
     def allowed(self) -> bool:
@@ -78,6 +91,17 @@ class Pending:
         if self.kind == "confirm":
             return self.subscription_status == "pending"
         return self.subscription_status == "active"
+
+
+@dataclass
+class Recorded:
+    """What recording an outcome did."""
+
+    paused: bool = False  # the address was paused by this failure
+    retried: bool = False  # a temporary failure: tried again later
+    # Why the next message may not be sent (None: go ahead): "cancelled" (e.g.
+    # its address was just paused) or "lost" (no longer this sender's claim).
+    next_blocked: str | None = None
 
 
 def sender_lock(token: str) -> str:
@@ -93,39 +117,42 @@ def sending(db: Database) -> Iterator[str]:
         yield token
 
 
-def claim_next(
+def claim(
     db: Database,
     now: datetime,
     *,
     token: str,
     lease: float,
     kinds: tuple[str, ...] | None = None,
-) -> Pending | None:
-    """Claim the oldest due message nobody holds, or whose holder died or outlived its lease.
+    limit: int = CLAIM_BATCH,
+) -> list[Pending]:
+    """Claim the oldest due messages nobody holds (or whose sender died or outlived its lease).
 
     ``now`` is the run's logical time (``--at``), which decides what is due;
-    the lease runs on the database server's clock, which decides who holds what.
-    ``token`` must come from :func:`sending`.
+    the lease runs on the database server's clock, which decides who holds
+    what.  ``token`` must come from :func:`sending`.  The first message comes
+    back marked as being sent; send them in the order given.
     """
-    item = _claim(db, now, token=token, lease=lease, kinds=kinds)
-    if item is None and _void_dead_claims(db, token):
-        item = _claim(db, now, token=token, lease=lease, kinds=kinds)
-    return item
+    items = _claim(db, now, token=token, lease=lease, kinds=kinds, limit=limit)
+    if not items and _void_dead_claims(db, token):
+        items = _claim(db, now, token=token, lease=lease, kinds=kinds, limit=limit)
+    return items
 
 
 def _void_dead_claims(db: Database, token: str) -> bool:
     """Expire the claims of senders that are no longer alive (``kill -9``); True if any."""
     with db.connect() as conn:
-        holders = conn.execute(
-            select(outbox.c.claimed_by)
-            .where(
-                outbox.c.status == "pending",
-                outbox.c.claimed_until.is_not(None),
-                outbox.c.claimed_by != token,
-            )
-            .distinct()
-        ).scalars()
-        holders = list(holders)
+        holders = list(
+            conn.execute(
+                select(outbox.c.claimed_by)
+                .where(
+                    outbox.c.status == "pending",
+                    outbox.c.claimed_until.is_not(None),
+                    outbox.c.claimed_by != token,
+                )
+                .distinct()
+            ).scalars()
+        )
     dead = [h for h in holders if not is_held(db, sender_lock(h), tidy=True)]
     if not dead:
         return False
@@ -133,18 +160,25 @@ def _void_dead_claims(db: Database, token: str) -> bool:
         conn.execute(
             update(outbox)
             .where(outbox.c.status == "pending", outbox.c.claimed_by.in_(dead))
-            .values(claimed_until=None)  # claimed_by stays: the next claim sees the interruption
+            # claimed_by and sending_since stay: the next claim sees what was in flight.
+            .values(claimed_until=None)
         )
     return True
 
 
 def _claim(
-    db: Database, now: datetime, *, token: str, lease: float, kinds: tuple[str, ...] | None
-) -> Pending | None:
+    db: Database,
+    now: datetime,
+    *,
+    token: str,
+    lease: float,
+    kinds: tuple[str, ...] | None,
+    limit: int,
+) -> list[Pending]:
     with db.begin(immediate=True) as conn:
         clock = db.server_time(conn)
         query = (
-            select(outbox.c.id, outbox.c.claimed_by)
+            select(outbox.c.id, outbox.c.claimed_by, outbox.c.sending_since)
             .where(
                 outbox.c.status == "pending",
                 # A message never tried is due at once, even when --at lies in the past
@@ -153,24 +187,38 @@ def _claim(
                 or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < clock),
             )
             .order_by(outbox.c.id)
-            .limit(1)
+            .limit(limit)
             .with_for_update(skip_locked=True)
         )
         if kinds:
             query = query.where(outbox.c.kind.in_(kinds))
-        found = conn.execute(query).first()
-        if found is None:
-            return None
-        values: dict = {"claimed_by": token, "claimed_until": clock + timedelta(seconds=lease)}
-        if found.claimed_by:
-            values["attempts"] = outbox.c.attempts + 1
-            values["last_error"] = (
-                f"sender {found.claimed_by} stopped while sending this message; it may have "
-                "been delivered once already and is sent again with the same Message-ID"
+        found = conn.execute(query).all()
+        if not found:
+            return []
+        ids = [r.id for r in found]
+        interrupted = {r.id: r.claimed_by for r in found if r.claimed_by and r.sending_since}
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids))
+            .values(
+                claimed_by=token,
+                claimed_until=clock + timedelta(seconds=lease),
+                sending_since=None,
             )
-        conn.execute(update(outbox).where(outbox.c.id == found.id).values(**values))
-        row = conn.execute(
+        )
+        if interrupted:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(list(interrupted)))
+                .values(
+                    attempts=outbox.c.attempts + 1,
+                    last_error="its sender stopped while sending it; sending it again",
+                )
+            )
+        _start(conn, ids[0], token)
+        rows = conn.execute(
             select(
+                outbox.c.id,
                 outbox.c.kind,
                 outbox.c.subscription_id,
                 outbox.c.recipient,
@@ -181,60 +229,157 @@ def _claim(
             )
             .join(subscriptions, subscriptions.c.id == outbox.c.subscription_id)
             .join(outbox_messages, outbox_messages.c.outbox_id == outbox.c.id)
-            .where(outbox.c.id == found.id)
-        ).one()
-    return Pending(
-        found.id,
-        row.kind,
-        row.subscription_id,
-        row.recipient,
-        unpack(row.message),
-        row.attempts,
-        row.status,
-        row.failure_count,
-        claimed_by=token,
-        interrupted=found.claimed_by or None,
-    )
+            .where(outbox.c.id.in_(ids))
+            .order_by(outbox.c.id)
+        ).all()
+    return [
+        Pending(
+            r.id,
+            r.kind,
+            r.subscription_id,
+            r.recipient,
+            unpack(r.message),
+            r.attempts,
+            r.status,
+            r.failure_count,
+            claimed_by=token,
+            interrupted=interrupted.get(r.id),
+        )
+        for r in rows
+    ]
 
 
-def release(db: Database, item: Pending) -> None:
-    """Give a claimed message back untried (the SMTP server could not be used)."""
+def _start(conn: Connection, outbox_id: int, token: str) -> str | None:
+    """Mark a claimed message as being sent; None if it may be, else why not."""
+    marked = conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.id == outbox_id,
+            outbox.c.status == "pending",
+            outbox.c.claimed_by == token,
+        )
+        .values(sending_since=datetime.now(UTC))
+    ).rowcount
+    if marked:
+        return None
+    status = conn.execute(select(outbox.c.status).where(outbox.c.id == outbox_id)).scalar()
+    return "cancelled" if status == "cancelled" else "lost"
+
+
+def start(db: Database, item: Pending) -> str | None:
+    """Mark ``item`` as being sent (when no outcome did): None if it may be, else why not."""
+    with db.begin() as conn:
+        return _start(conn, item.id, item.claimed_by)
+
+
+def renew(db: Database, token: str, lease: float) -> set[int]:
+    """Extend this sender's claims by ``lease`` seconds; the ids it still holds."""
+    with db.begin() as conn:
+        clock = db.server_time(conn)
+        mine = (outbox.c.claimed_by == token, outbox.c.status == "pending")
+        conn.execute(
+            update(outbox).where(*mine).values(claimed_until=clock + timedelta(seconds=lease))
+        )
+        return set(conn.execute(select(outbox.c.id).where(*mine)).scalars())
+
+
+def release(db: Database, token: str) -> None:
+    """Give this sender's remaining claims back untried (the SMTP server could not be used)."""
     with db.begin() as conn:
         conn.execute(
             update(outbox)
-            .where(outbox.c.id == item.id, outbox.c.claimed_by == item.claimed_by)
-            .values(claimed_by=None, claimed_until=None)
+            .where(outbox.c.claimed_by == token, outbox.c.status == "pending")
+            .values(**_UNCLAIMED)
         )
 
 
-_UNCLAIMED = {"claimed_by": None, "claimed_until": None}
+_UNCLAIMED = {"claimed_by": None, "claimed_until": None, "sending_since": None}
 
 
-def mark_sent(db: Database, item: Pending, now: datetime) -> None:
+def record(
+    db: Database,
+    item: Pending,
+    outcome: str,
+    now: datetime,
+    opts: InboxOptions,
+    *,
+    error: str = "",
+    then: Pending | None = None,
+    address_at_fault: bool = True,
+) -> Recorded:
+    """Record ``item``'s outcome and, in the same transaction, mark ``then`` as being sent.
+
+    ``outcome``: ``sent``, ``temporary`` (retried with backoff; a failure after
+    ``max_attempts``), ``permanent`` (counts against the address unless
+    ``address_at_fault`` is False; repeated failures pause it) or ``cancelled``.
+    """
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    done = Recorded()
+    with db.begin() as conn:
+        if outcome == "sent":
+            _sent(conn, item, now)
+        elif outcome == "cancelled":
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == item.id, outbox.c.status == "pending")
+                .values(status="cancelled", last_error=error[:1000], **_UNCLAIMED)
+            )
+        else:
+            attempts = item.attempts + 1
+            if outcome == "temporary" and attempts < opts.max_attempts:
+                done.retried = True
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == item.id)
+                    .values(
+                        attempts=attempts,
+                        next_attempt_at=now + backoff(attempts, opts),
+                        last_error=error[:1000],
+                        **_UNCLAIMED,
+                    )
+                )
+            else:
+                if outcome == "temporary":
+                    error = f"gave up after {attempts} attempts: {error}"
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == item.id)
+                    .values(
+                        status="failed", attempts=attempts, last_error=error[:1000], **_UNCLAIMED
+                    )
+                )
+                if address_at_fault:
+                    done.paused = _count_failure(conn, item.subscription_id, now, error, opts)
+        if then is not None:
+            done.next_blocked = _start(conn, then.id, then.claimed_by)
+    return done
+
+
+def _sent(conn: Connection, item: Pending, now: datetime) -> None:
     note = None
     if item.interrupted:
         note = (
             f"sent again after sender {item.interrupted} stopped mid-send "
             "(a receiver may have it twice, under one Message-ID)"
         )
-    with db.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id == item.id)
-            .values(
-                status="sent",
-                sent_at=now,
-                attempts=item.attempts + 1,
-                last_error=note,
-                **_UNCLAIMED,
-            )
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == item.id)
+        .values(
+            status="sent",
+            sent_at=now,
+            attempts=item.attempts + 1,
+            last_error=note,
+            **_UNCLAIMED,
         )
-        if item.failure_count:
-            conn.execute(
-                update(subscriptions)
-                .where(subscriptions.c.id == item.subscription_id)
-                .values(failure_count=0)
-            )
+    )
+    if item.failure_count:
+        conn.execute(
+            update(subscriptions)
+            .where(subscriptions.c.id == item.subscription_id)
+            .values(failure_count=0)
+        )
 
 
 def purge(db: Database, before: datetime) -> int:
@@ -246,63 +391,9 @@ def purge(db: Database, before: datetime) -> int:
         ).rowcount
 
 
-def cancel(db: Database, item: Pending, reason: str) -> None:
-    with db.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id == item.id, outbox.c.status == "pending")
-            .values(status="cancelled", last_error=reason, **_UNCLAIMED)
-        )
-
-
 def backoff(attempts: int, opts: InboxOptions) -> timedelta:
     """Delay before attempt ``attempts + 1``: base, 2x base, 4x base, ... capped."""
     return timedelta(seconds=min(opts.retry_base * 2 ** max(attempts - 1, 0), opts.retry_max_delay))
-
-
-def mark_temporary(
-    db: Database, item: Pending, now: datetime, error: str, opts: InboxOptions
-) -> bool:
-    """Schedule a retry; after ``max_attempts`` give up (a failure). True if retried."""
-    attempts = item.attempts + 1
-    if attempts >= opts.max_attempts:
-        mark_permanent(db, item, now, f"gave up after {attempts} attempts: {error}", opts)
-        return False
-    with db.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id == item.id)
-            .values(
-                attempts=attempts,
-                next_attempt_at=now + backoff(attempts, opts),
-                last_error=error[:1000],
-                **_UNCLAIMED,
-            )
-        )
-    return True
-
-
-def mark_permanent(
-    db: Database,
-    item: Pending,
-    now: datetime,
-    error: str,
-    opts: InboxOptions,
-    *,
-    address_at_fault: bool = True,
-) -> bool:
-    """Record a failed message; pause the address after repeated failures. True if paused."""
-    with db.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id == item.id)
-            .values(
-                status="failed", attempts=item.attempts + 1, last_error=error[:1000], **_UNCLAIMED
-            )
-        )
-        if not address_at_fault:
-            return False
-        return _count_failure(conn, item.subscription_id, now, error, opts)
 
 
 def record_bounce(

@@ -32,7 +32,7 @@ from ..db.schema.accounts import users
 from ..db.schema.inbox import digests, outbox, outbox_messages, subscriptions
 from . import outbox as box
 from .compose import Composer, DigestContent
-from .options import InboxOptions
+from .options import RENEW_PER_TIMEOUT, InboxOptions
 from .periods import Period, due_period, next_period
 from .render import Identity, Renderer
 from .smtp import PermanentFailure, ServerUnavailable, SmtpSender, TemporaryFailure
@@ -257,46 +257,80 @@ def _deliver_claimed(
     sender: SmtpSender,
     kinds: tuple[str, ...] | None,
 ) -> None:
-    """Claim, send and record, one message at a time, until nothing is left to claim."""
+    """Claim a few messages, send and record them in order; again until none is left."""
+    margin = RENEW_PER_TIMEOUT * opts.smtp_timeout
     while True:
-        item = box.claim_next(db, now, token=token, lease=opts.outbox_lease, kinds=kinds)
-        if item is None:
+        claimed_at = time.monotonic()
+        batch = box.claim(db, now, token=token, lease=opts.outbox_lease, kinds=kinds)
+        if not batch:
             return
-        if not item.allowed:
-            box.cancel(db, item, f"subscription {item.subscription_status}")
-            report.cancelled += 1
-            continue
-        if item.interrupted and item.attempts >= opts.max_attempts:
-            # Its senders keep dying on it: stop before it takes down another.
-            report.failed += 1
-            error = f"gave up: {item.attempts} attempts were cut off by their sender stopping"
-            box.mark_permanent(db, item, now, error, opts, address_at_fault=False)
-            continue
-        try:
-            sender.send(envelope_from, item.recipient, item.message)
-        except ServerUnavailable as exc:
-            box.release(db, item)
-            report.unreachable = str(exc)
-            return
-        except TemporaryFailure as exc:
-            if box.mark_temporary(db, item, now, str(exc), opts):
-                report.deferred += 1
-            else:
-                report.failed += 1
-        except PermanentFailure as exc:
-            report.failed += 1
-            if box.mark_permanent(db, item, now, str(exc), opts):
-                report.paused += 1
-        except Exception as exc:  # a bug or an odd message: retry later, keep going
-            log.exception("sending outbox message %s failed", item.id)
-            if box.mark_temporary(db, item, now, f"{type(exc).__name__}: {exc}", opts):
-                report.deferred += 1
-            else:
-                report.failed += 1
-        else:
-            box.mark_sent(db, item, now)
-            report.sent += 1
-            report.resent += item.interrupted is not None
+        held_until = claimed_at + opts.outbox_lease
+        blocked: str | None = None  # the first one is marked in flight by the claim
+        for i, item in enumerate(batch):
+            then = batch[i + 1] if i + 1 < len(batch) else None
+            if blocked is not None:
+                blocked = box.start(db, item)
+            if blocked is None and time.monotonic() > held_until - margin:
+                claimed_at = time.monotonic()
+                held = box.renew(db, token, opts.outbox_lease)
+                held_until = claimed_at + opts.outbox_lease
+                blocked = None if item.id in held else "lost"
+            if blocked is not None:
+                report.cancelled += blocked == "cancelled"
+                continue
+            result = _send_one(db, now, item, then, report, opts, envelope_from, sender)
+            if result is None:  # the SMTP server cannot be used: stop
+                box.release(db, token)
+                return
+            blocked = result.next_blocked
+
+
+def _send_one(
+    db: Database,
+    now: datetime,
+    item: box.Pending,
+    then: box.Pending | None,
+    report: RunReport,
+    opts: InboxOptions,
+    envelope_from: str,
+    sender: SmtpSender,
+) -> box.Recorded | None:
+    """Send one claimed message and record what happened (None: the server is unusable)."""
+    if not item.allowed:
+        report.cancelled += 1
+        reason = f"subscription {item.subscription_status}"
+        return box.record(db, item, "cancelled", now, opts, error=reason, then=then)
+    if item.interrupted and item.attempts >= opts.max_attempts:
+        # Its senders keep dying on it: stop before it takes down another.
+        report.failed += 1
+        error = f"gave up: {item.attempts} attempts were cut off by their sender stopping"
+        return box.record(
+            db, item, "permanent", now, opts, error=error, then=then, address_at_fault=False
+        )
+    try:
+        sender.send(envelope_from, item.recipient, item.message)
+    except ServerUnavailable as exc:
+        report.unreachable = str(exc)
+        return None
+    except (TemporaryFailure, PermanentFailure) as exc:
+        outcome, error = (
+            "permanent" if isinstance(exc, PermanentFailure) else "temporary",
+            str(exc),
+        )
+    except Exception as exc:  # a bug or an odd message: retry later, keep going
+        log.exception("sending outbox message %s failed", item.id)
+        outcome, error = "temporary", f"{type(exc).__name__}: {exc}"
+    else:
+        report.sent += 1
+        report.resent += item.interrupted is not None
+        return box.record(db, item, "sent", now, opts, then=then)
+    done = box.record(db, item, outcome, now, opts, error=error, then=then)
+    if done.retried:
+        report.deferred += 1
+    else:
+        report.failed += 1
+    report.paused += done.paused
+    return done
 
 
 def run(

@@ -9,10 +9,11 @@
 - ``outbox``: every message to send (confirmations, notices, digests) with its
   delivery state, attempts and next retry time; ``outbox_messages`` holds the
   fully rendered message (kept for ``keep_days`` after delivery).  A sender
-  claims one message at a time (``claimed_by``, ``claimed_until``: a lease on
-  the database server's clock) just before handing it to SMTP, and clears the
-  claim when it records the outcome; a claim that expired with the message
-  still pending means that sender died mid-send (see ``paperwire/inbox/outbox.py``).
+  claims a few messages at a time (``claimed_by``, ``claimed_until``: a lease
+  on the database server's clock), marks each one in flight
+  (``sending_since``) before handing it to SMTP, and clears all three when it
+  records the outcome; a claim left behind with the in-flight mark means its
+  sender died mid-send (see ``paperwire/inbox/outbox.py``).
 """
 
 from sqlalchemy import (
@@ -101,6 +102,12 @@ outbox = Table(
     Column("sent_at", DateTime(timezone=True), nullable=True),
     Column("claimed_by", String(64), nullable=True, doc="the sender sending it now"),
     Column("claimed_until", DateTime(timezone=True), nullable=True, doc="its lease"),
+    Column(
+        "sending_since",
+        DateTime(timezone=True),
+        nullable=True,
+        doc="its sender began sending it (in flight; cleared with the outcome)",
+    ),
 )
 Index("ix_outbox_status_next_attempt_at", outbox.c.status, outbox.c.next_attempt_at)
 Index("ix_outbox_status_id", outbox.c.status, outbox.c.id)  # claims: oldest pending first

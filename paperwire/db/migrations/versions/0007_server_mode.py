@@ -1,4 +1,4 @@
-"""Server mode: outbox claims with a lease; papers.seq from a real sequence on PostgreSQL.
+"""Server mode: outbox claims (lease, in-flight mark); papers.seq from a PostgreSQL sequence.
 
 Revision ID: 0007
 Revises: 0004
@@ -17,6 +17,7 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("claimed_by", sa.String(64), nullable=True))
         batch.add_column(sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("sending_since", sa.DateTime(timezone=True), nullable=True))
     op.create_index("ix_outbox_status_id", "outbox", ["status", "id"])
     if op.get_bind().dialect.name == "postgresql":
         # Continues where max+1 left off; papers.seq stays the column it was.
@@ -31,5 +32,6 @@ def downgrade() -> None:
         op.execute("DROP SEQUENCE IF EXISTS papers_seq_seq")
     op.drop_index("ix_outbox_status_id", table_name="outbox")
     with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("sending_since")
         batch.drop_column("claimed_until")
         batch.drop_column("claimed_by")
