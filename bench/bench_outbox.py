@@ -11,6 +11,8 @@ in its own process):
 
 - floor: one smtplib connection sends the same pre-rendered messages
   (measured before and after the senders; the mean is the baseline);
+- before: the path this replaced, for reference: one sender reads 200 due
+  messages at a time and commits each outcome (no claims; unsafe with two);
 - N senders: N processes, each ``paperwire.inbox.runner.deliver`` on its own
   engine (as N instances would), started together, until the outbox is empty.
 
@@ -107,6 +109,44 @@ def fill_outbox(db, n: int, message: bytes) -> None:
         )
 
 
+def unclaimed_reference(db, port: int, counter) -> float:
+    """Seconds for the pre-claims path: one sender reads 200 due messages at a time and
+    commits each outcome (no claims, no leases; two such senders send everything twice)."""
+    import smtplib
+
+    from sqlalchemy import select, update
+
+    from paperwire.db.schema.inbox import outbox, outbox_messages
+    from paperwire.inbox.outbox import unpack
+
+    counter.value = 0
+    began = time.perf_counter()
+    conn = smtplib.SMTP("127.0.0.1", port)
+    after = 0
+    while True:
+        with db.connect() as c:
+            batch = c.execute(
+                select(outbox.c.id, outbox.c.recipient, outbox_messages.c.message)
+                .join(outbox_messages, outbox_messages.c.outbox_id == outbox.c.id)
+                .where(outbox.c.status == "pending", outbox.c.id > after)
+                .order_by(outbox.c.id)
+                .limit(200)
+            ).all()
+        if not batch:
+            break
+        for row in batch:
+            after = row.id
+            conn.sendmail("digests@bench.example", [row.recipient], unpack(row.message))
+            with db.begin() as c:
+                c.execute(
+                    update(outbox)
+                    .where(outbox.c.id == row.id)
+                    .values(status="sent", sent_at=AT, attempts=1, last_error=None)
+                )
+    conn.quit()
+    return time.perf_counter() - began
+
+
 def _sender(env: dict[str, str], ready, start, results) -> None:
     """One sender process: its own settings and engine, like one instance."""
     os.environ.update(env)
@@ -160,7 +200,10 @@ def bench_backend(name: str, url: str, home: Path, args, port: int, counter, mes
     }
     db = Database(url)
     db.migrate()
-    rows = []
+    fill_outbox(db, args.messages, message)
+    reference = unclaimed_reference(db, port, counter)
+    assert counter.value == args.messages
+    rows = [{"backend": name, "senders": 0, "seconds": reference}]
     for senders in args.senders:
         fill_outbox(db, args.messages, message)
         seconds, sent = run_senders(env, senders, counter)
@@ -219,16 +262,22 @@ def main() -> None:
     n = args.messages
     print(f"\noutbox delivery: {n:,} messages of {len(message) / 1024:.1f} KiB, local aiosmtpd")
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
-    print(f"{'configuration':34} {'seconds':>8} {'emails/s':>9} {'x floor':>8}")
+    print(f"{'configuration':42} {'seconds':>8} {'emails/s':>9} {'x floor':>8}")
     print(
-        f"{'floor: one smtplib connection':34} {floor_s:8.2f} {n / floor_s:9,.0f} {1:8.2f}"
+        f"{'floor: one smtplib connection':42} {floor_s:8.2f} {n / floor_s:9,.0f} {1:8.2f}"
         f"   (before {floor_before:.2f} s, after {floor_after:.2f} s)"
     )
     for row in rows:
-        label = f"{row['backend']}: {row['senders']} sender{'s' if row['senders'] > 1 else ''}"
+        if row["senders"] == 0:
+            label = f"{row['backend']}: unclaimed, 1 sender (before)"
+            reference = row["seconds"]
+        else:
+            label = f"{row['backend']}: {row['senders']} sender{'s' if row['senders'] > 1 else ''}"
         s = row["seconds"]
-        print(f"{label:34} {s:8.2f} {n / s:9,.0f} {s / floor_s:8.2f}")
-        row.update(emails_per_s=n / s, x_floor=s / floor_s)
+        print(
+            f"{label:42} {s:8.2f} {n / s:9,.0f} {s / floor_s:8.2f}   {s / reference:.2f} x before"
+        )
+        row.update(emails_per_s=n / s, x_floor=s / floor_s, x_unclaimed=s / reference)
     OUT.mkdir(parents=True, exist_ok=True)
     result = {
         "messages": n,

@@ -37,8 +37,7 @@ import os
 import secrets
 import socket
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -109,34 +108,180 @@ def sender_lock(token: str) -> str:
     return f"outbox-sender:{token}"
 
 
-@contextmanager
-def sending(db: Database) -> Iterator[str]:
-    """Be a sender for the block: yields a fresh claim token, shown alive to the others."""
-    token = claim_token()
-    with presence(db, sender_lock(token)):
-        yield token
+class Sender:
+    """One sender's session with the outbox: its token, its presence lock, one connection.
 
-
-def claim(
-    db: Database,
-    now: datetime,
-    *,
-    token: str,
-    lease: float,
-    kinds: tuple[str, ...] | None = None,
-    limit: int = CLAIM_BATCH,
-) -> list[Pending]:
-    """Claim the oldest due messages nobody holds (or whose sender died or outlived its lease).
-
-    ``now`` is the run's logical time (``--at``), which decides what is due;
-    the lease runs on the database server's clock, which decides who holds
-    what.  ``token`` must come from :func:`sending`.  The first message comes
-    back marked as being sent; send them in the order given.
+    ``with Sender(db) as sender:`` claims, records and renews through one
+    connection kept for the whole run (two short transactions per message).
+    The presence lock tells other senders it is alive; when it dies, they void
+    its claims at once.
     """
-    items = _claim(db, now, token=token, lease=lease, kinds=kinds, limit=limit)
-    if not items and _void_dead_claims(db, token):
-        items = _claim(db, now, token=token, lease=lease, kinds=kinds, limit=limit)
-    return items
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.token = claim_token()
+        self._stack = ExitStack()
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> Sender:
+        self._stack.enter_context(presence(self.db, sender_lock(self.token)))
+        self._conn = self._stack.enter_context(self.db.engine.connect())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn = None
+        self._stack.close()
+
+    def _tx(self, *, immediate: bool = False) -> AbstractContextManager[Connection]:
+        if self._conn is None:
+            raise RuntimeError("use Sender as a context manager")
+        return self.db.transaction(self._conn, immediate=immediate)
+
+    def claim(
+        self,
+        now: datetime,
+        *,
+        lease: float,
+        kinds: tuple[str, ...] | None = None,
+        limit: int = CLAIM_BATCH,
+    ) -> list[Pending]:
+        """Claim the oldest due messages nobody holds (or whose sender died or outlived its lease).
+
+        ``now`` is the run's logical time (``--at``), which decides what is
+        due; the lease runs on the database server's clock, which decides who
+        holds what.  The first message comes back marked as being sent; send
+        them in the order given.
+        """
+        items = self._claim(now, lease=lease, kinds=kinds, limit=limit)
+        if not items and _void_dead_claims(self.db, self.token):
+            items = self._claim(now, lease=lease, kinds=kinds, limit=limit)
+        return items
+
+    def _claim(
+        self, now: datetime, *, lease: float, kinds: tuple[str, ...] | None, limit: int
+    ) -> list[Pending]:
+        with self._tx(immediate=True) as conn:
+            clock = self.db.server_time(conn)
+            query = (
+                select(outbox.c.id, outbox.c.claimed_by, outbox.c.sending_since)
+                .where(
+                    outbox.c.status == "pending",
+                    # A message never tried is due at once, even when --at lies in the
+                    # past (a back-fill); a retry waits for its next_attempt_at.
+                    or_(outbox.c.attempts == 0, outbox.c.next_attempt_at <= now),
+                    or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < clock),
+                )
+                .order_by(outbox.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            if kinds:
+                query = query.where(outbox.c.kind.in_(kinds))
+            found = conn.execute(query).all()
+            if not found:
+                return []
+            ids = [r.id for r in found]
+            interrupted = {r.id: r.claimed_by for r in found if r.claimed_by and r.sending_since}
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids))
+                .values(
+                    claimed_by=self.token,
+                    claimed_until=clock + timedelta(seconds=lease),
+                    sending_since=None,
+                )
+            )
+            if interrupted:
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_(list(interrupted)))
+                    .values(
+                        attempts=outbox.c.attempts + 1,
+                        last_error="its sender stopped while sending it; sending it again",
+                    )
+                )
+            _start(conn, ids[0], self.token)
+            rows = conn.execute(
+                select(
+                    outbox.c.id,
+                    outbox.c.kind,
+                    outbox.c.subscription_id,
+                    outbox.c.recipient,
+                    outbox_messages.c.message,
+                    outbox.c.attempts,
+                    subscriptions.c.status,
+                    subscriptions.c.failure_count,
+                )
+                .join(subscriptions, subscriptions.c.id == outbox.c.subscription_id)
+                .join(outbox_messages, outbox_messages.c.outbox_id == outbox.c.id)
+                .where(outbox.c.id.in_(ids))
+                .order_by(outbox.c.id)
+            ).all()
+        return [
+            Pending(
+                r.id,
+                r.kind,
+                r.subscription_id,
+                r.recipient,
+                unpack(r.message),
+                r.attempts,
+                r.status,
+                r.failure_count,
+                claimed_by=self.token,
+                interrupted=interrupted.get(r.id),
+            )
+            for r in rows
+        ]
+
+    def start(self, item: Pending) -> str | None:
+        """Mark ``item`` as being sent (when no outcome did): None if it may be, else why not."""
+        with self._tx() as conn:
+            return _start(conn, item.id, self.token)
+
+    def renew(self, lease: float) -> set[int]:
+        """Extend this sender's claims by ``lease`` seconds; the ids it still holds."""
+        with self._tx() as conn:
+            clock = self.db.server_time(conn)
+            mine = (outbox.c.claimed_by == self.token, outbox.c.status == "pending")
+            conn.execute(
+                update(outbox).where(*mine).values(claimed_until=clock + timedelta(seconds=lease))
+            )
+            return set(conn.execute(select(outbox.c.id).where(*mine)).scalars())
+
+    def release(self) -> None:
+        """Give the remaining claims back untried (the SMTP server could not be used)."""
+        with self._tx() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.claimed_by == self.token, outbox.c.status == "pending")
+                .values(**_UNCLAIMED)
+            )
+
+    def record(
+        self,
+        item: Pending,
+        outcome: str,
+        now: datetime,
+        opts: InboxOptions,
+        *,
+        error: str = "",
+        then: Pending | None = None,
+        address_at_fault: bool = True,
+    ) -> Recorded:
+        """Record ``item``'s outcome and, in the same transaction, mark ``then`` as being sent.
+
+        ``outcome``: ``sent``, ``temporary`` (retried with backoff; a failure
+        after ``max_attempts``), ``permanent`` (counts against the address
+        unless ``address_at_fault`` is False; repeated failures pause it) or
+        ``cancelled``.
+        """
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        with self._tx() as conn:
+            done = _record(conn, item, outcome, now, opts, error, address_at_fault)
+            if then is not None:
+                done.next_blocked = _start(conn, then.id, self.token)
+        return done
 
 
 def _void_dead_claims(db: Database, token: str) -> bool:
@@ -166,89 +311,6 @@ def _void_dead_claims(db: Database, token: str) -> bool:
     return True
 
 
-def _claim(
-    db: Database,
-    now: datetime,
-    *,
-    token: str,
-    lease: float,
-    kinds: tuple[str, ...] | None,
-    limit: int,
-) -> list[Pending]:
-    with db.begin(immediate=True) as conn:
-        clock = db.server_time(conn)
-        query = (
-            select(outbox.c.id, outbox.c.claimed_by, outbox.c.sending_since)
-            .where(
-                outbox.c.status == "pending",
-                # A message never tried is due at once, even when --at lies in the past
-                # (a back-fill); a retry waits for its next_attempt_at.
-                or_(outbox.c.attempts == 0, outbox.c.next_attempt_at <= now),
-                or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < clock),
-            )
-            .order_by(outbox.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        if kinds:
-            query = query.where(outbox.c.kind.in_(kinds))
-        found = conn.execute(query).all()
-        if not found:
-            return []
-        ids = [r.id for r in found]
-        interrupted = {r.id: r.claimed_by for r in found if r.claimed_by and r.sending_since}
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(ids))
-            .values(
-                claimed_by=token,
-                claimed_until=clock + timedelta(seconds=lease),
-                sending_since=None,
-            )
-        )
-        if interrupted:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(list(interrupted)))
-                .values(
-                    attempts=outbox.c.attempts + 1,
-                    last_error="its sender stopped while sending it; sending it again",
-                )
-            )
-        _start(conn, ids[0], token)
-        rows = conn.execute(
-            select(
-                outbox.c.id,
-                outbox.c.kind,
-                outbox.c.subscription_id,
-                outbox.c.recipient,
-                outbox_messages.c.message,
-                outbox.c.attempts,
-                subscriptions.c.status,
-                subscriptions.c.failure_count,
-            )
-            .join(subscriptions, subscriptions.c.id == outbox.c.subscription_id)
-            .join(outbox_messages, outbox_messages.c.outbox_id == outbox.c.id)
-            .where(outbox.c.id.in_(ids))
-            .order_by(outbox.c.id)
-        ).all()
-    return [
-        Pending(
-            r.id,
-            r.kind,
-            r.subscription_id,
-            r.recipient,
-            unpack(r.message),
-            r.attempts,
-            r.status,
-            r.failure_count,
-            claimed_by=token,
-            interrupted=interrupted.get(r.id),
-        )
-        for r in rows
-    ]
-
-
 def _start(conn: Connection, outbox_id: int, token: str) -> str | None:
     """Mark a claimed message as being sent; None if it may be, else why not."""
     marked = conn.execute(
@@ -266,93 +328,52 @@ def _start(conn: Connection, outbox_id: int, token: str) -> str | None:
     return "cancelled" if status == "cancelled" else "lost"
 
 
-def start(db: Database, item: Pending) -> str | None:
-    """Mark ``item`` as being sent (when no outcome did): None if it may be, else why not."""
-    with db.begin() as conn:
-        return _start(conn, item.id, item.claimed_by)
-
-
-def renew(db: Database, token: str, lease: float) -> set[int]:
-    """Extend this sender's claims by ``lease`` seconds; the ids it still holds."""
-    with db.begin() as conn:
-        clock = db.server_time(conn)
-        mine = (outbox.c.claimed_by == token, outbox.c.status == "pending")
-        conn.execute(
-            update(outbox).where(*mine).values(claimed_until=clock + timedelta(seconds=lease))
-        )
-        return set(conn.execute(select(outbox.c.id).where(*mine)).scalars())
-
-
-def release(db: Database, token: str) -> None:
-    """Give this sender's remaining claims back untried (the SMTP server could not be used)."""
-    with db.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.claimed_by == token, outbox.c.status == "pending")
-            .values(**_UNCLAIMED)
-        )
-
-
 _UNCLAIMED = {"claimed_by": None, "claimed_until": None, "sending_since": None}
 
 
-def record(
-    db: Database,
+def _record(
+    conn: Connection,
     item: Pending,
     outcome: str,
     now: datetime,
     opts: InboxOptions,
-    *,
-    error: str = "",
-    then: Pending | None = None,
-    address_at_fault: bool = True,
+    error: str,
+    address_at_fault: bool,
 ) -> Recorded:
-    """Record ``item``'s outcome and, in the same transaction, mark ``then`` as being sent.
-
-    ``outcome``: ``sent``, ``temporary`` (retried with backoff; a failure after
-    ``max_attempts``), ``permanent`` (counts against the address unless
-    ``address_at_fault`` is False; repeated failures pause it) or ``cancelled``.
-    """
-    if outcome not in OUTCOMES:
-        raise ValueError(f"unknown outcome {outcome!r}")
     done = Recorded()
-    with db.begin() as conn:
-        if outcome == "sent":
-            _sent(conn, item, now)
-        elif outcome == "cancelled":
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == item.id, outbox.c.status == "pending")
-                .values(status="cancelled", last_error=error[:1000], **_UNCLAIMED)
+    if outcome == "sent":
+        _sent(conn, item, now)
+        return done
+    if outcome == "cancelled":
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == item.id, outbox.c.status == "pending")
+            .values(status="cancelled", last_error=error[:1000], **_UNCLAIMED)
+        )
+        return done
+    attempts = item.attempts + 1
+    if outcome == "temporary" and attempts < opts.max_attempts:
+        done.retried = True
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == item.id)
+            .values(
+                attempts=attempts,
+                next_attempt_at=now + backoff(attempts, opts),
+                last_error=error[:1000],
+                **_UNCLAIMED,
             )
-        else:
-            attempts = item.attempts + 1
-            if outcome == "temporary" and attempts < opts.max_attempts:
-                done.retried = True
-                conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == item.id)
-                    .values(
-                        attempts=attempts,
-                        next_attempt_at=now + backoff(attempts, opts),
-                        last_error=error[:1000],
-                        **_UNCLAIMED,
-                    )
-                )
-            else:
-                if outcome == "temporary":
-                    error = f"gave up after {attempts} attempts: {error}"
-                conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == item.id)
-                    .values(
-                        status="failed", attempts=attempts, last_error=error[:1000], **_UNCLAIMED
-                    )
-                )
-                if address_at_fault:
-                    done.paused = _count_failure(conn, item.subscription_id, now, error, opts)
-        if then is not None:
-            done.next_blocked = _start(conn, then.id, then.claimed_by)
+        )
+        return done
+    if outcome == "temporary":
+        error = f"gave up after {attempts} attempts: {error}"
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.id == item.id)
+        .values(status="failed", attempts=attempts, last_error=error[:1000], **_UNCLAIMED)
+    )
+    if address_at_fault:
+        done.paused = _count_failure(conn, item.subscription_id, now, error, opts)
     return done
 
 

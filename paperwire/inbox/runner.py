@@ -240,17 +240,16 @@ def deliver(
     own = sender is None
     sender = sender or SmtpSender(settings, opts.smtp_timeout)
     try:
-        with box.sending(db) as token:
-            _deliver_claimed(db, now, token, report, opts, envelope_from, sender, kinds)
+        with box.Sender(db) as box_sender:
+            _deliver_claimed(box_sender, now, report, opts, envelope_from, sender, kinds)
     finally:
         if own:
             sender.close()
 
 
 def _deliver_claimed(
-    db: Database,
+    box_sender: box.Sender,
     now: datetime,
-    token: str,
     report: RunReport,
     opts: InboxOptions,
     envelope_from: str,
@@ -261,7 +260,7 @@ def _deliver_claimed(
     margin = RENEW_PER_TIMEOUT * opts.smtp_timeout
     while True:
         claimed_at = time.monotonic()
-        batch = box.claim(db, now, token=token, lease=opts.outbox_lease, kinds=kinds)
+        batch = box_sender.claim(now, lease=opts.outbox_lease, kinds=kinds)
         if not batch:
             return
         held_until = claimed_at + opts.outbox_lease
@@ -269,24 +268,24 @@ def _deliver_claimed(
         for i, item in enumerate(batch):
             then = batch[i + 1] if i + 1 < len(batch) else None
             if blocked is not None:
-                blocked = box.start(db, item)
+                blocked = box_sender.start(item)
             if blocked is None and time.monotonic() > held_until - margin:
                 claimed_at = time.monotonic()
-                held = box.renew(db, token, opts.outbox_lease)
+                held = box_sender.renew(opts.outbox_lease)
                 held_until = claimed_at + opts.outbox_lease
                 blocked = None if item.id in held else "lost"
             if blocked is not None:
                 report.cancelled += blocked == "cancelled"
                 continue
-            result = _send_one(db, now, item, then, report, opts, envelope_from, sender)
+            result = _send_one(box_sender, now, item, then, report, opts, envelope_from, sender)
             if result is None:  # the SMTP server cannot be used: stop
-                box.release(db, token)
+                box_sender.release()
                 return
             blocked = result.next_blocked
 
 
 def _send_one(
-    db: Database,
+    box_sender: box.Sender,
     now: datetime,
     item: box.Pending,
     then: box.Pending | None,
@@ -299,13 +298,13 @@ def _send_one(
     if not item.allowed:
         report.cancelled += 1
         reason = f"subscription {item.subscription_status}"
-        return box.record(db, item, "cancelled", now, opts, error=reason, then=then)
+        return box_sender.record(item, "cancelled", now, opts, error=reason, then=then)
     if item.interrupted and item.attempts >= opts.max_attempts:
         # Its senders keep dying on it: stop before it takes down another.
         report.failed += 1
         error = f"gave up: {item.attempts} attempts were cut off by their sender stopping"
-        return box.record(
-            db, item, "permanent", now, opts, error=error, then=then, address_at_fault=False
+        return box_sender.record(
+            item, "permanent", now, opts, error=error, then=then, address_at_fault=False
         )
     try:
         sender.send(envelope_from, item.recipient, item.message)
@@ -323,8 +322,8 @@ def _send_one(
     else:
         report.sent += 1
         report.resent += item.interrupted is not None
-        return box.record(db, item, "sent", now, opts, then=then)
-    done = box.record(db, item, outcome, now, opts, error=error, then=then)
+        return box_sender.record(item, "sent", now, opts, then=then)
+    done = box_sender.record(item, outcome, now, opts, error=error, then=then)
     if done.retried:
         report.deferred += 1
     else:
