@@ -9,9 +9,9 @@ or many sharing one database:
   the work is done once.  It is idempotent anyway: each (subscription, period)
   gets one ``digests`` row, unique, written in the same transaction as its
   outbox message, so even two composers would queue one digest each;
-- delivery needs no lock: each sender claims one outbox message at a time with
-  a lease (:mod:`.outbox`), so senders share the queue and a dead sender's
-  message is taken over when its lease expires.
+- delivery needs no lock: each sender claims a few outbox messages at a time
+  with a lease (:mod:`.outbox`), so senders share the queue; a dead sender's
+  claims are taken over at once, a hung one's when its lease ends.
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def deliver(
     kinds: tuple[str, ...] | None = None,
     sender: SmtpSender | None = None,
 ) -> None:
-    """Send every due outbox message, claiming each one and recording its outcome at once."""
+    """Send every due outbox message: claim, send, record each outcome as soon as it is known."""
     opts = options or InboxOptions.from_settings(settings)
     envelope_from = Identity(settings).envelope_from
     own = sender is None
