@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.catalog.helpers import jsonl_record, write_jsonl
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # two model builds at once on two cores
 def test_two_instances_build_the_encoder_at_once(server_db, run_cli, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "p.jsonl", [jsonl_record(n) for n in range(1, 11)])
     assert run_cli("import", "--no-index", str(path)).returncode == 0
@@ -28,7 +32,7 @@ def test_two_instances_build_the_encoder_at_once(server_db, run_cli, tmp_path: P
     ]
     reports = []
     for proc in procs:
-        out, err = proc.communicate(timeout=280)
+        out, err = proc.communicate(timeout=800)
         assert proc.returncode == 0, err
         reports.append(json.loads(out))
     assert all(r["pending"] == 0 for r in reports), reports
