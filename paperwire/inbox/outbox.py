@@ -112,7 +112,8 @@ class Sender:
     """One sender's session with the outbox: its token, its presence lock, one connection.
 
     ``with Sender(db) as sender:`` claims, records and renews through one
-    connection kept for the whole run (two short transactions per message).
+    connection kept for the whole run (one short transaction per message, plus
+    one claim per ``CLAIM_BATCH``).
     The presence lock tells other senders it is alive; when it dies, they void
     its claims at once.
     """
