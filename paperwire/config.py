@@ -8,8 +8,10 @@ can keep secrets out of the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -74,17 +76,72 @@ def _coerce(name: str, raw: object) -> object:
     return str(raw)
 
 
+# Server mode signs with one key that every instance shares; below this length a
+# key is refused (48 random bytes, URL-safe, is what `secrets.token_urlsafe(48)` gives).
+SECRET_MIN_LENGTH = 32
+NEW_SECRET_HINT = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+class MissingSecretKey(ValueError):
+    """Server mode without a shared signing key: refuse to run rather than make one up."""
+
+
+def is_server_mode(database_url: str) -> bool:
+    """A database other than SQLite: several instances may share it (see docs/deploy.md)."""
+    return not database_url.startswith("sqlite")
+
+
+def check_secret_key(database_url: str, secret_key: str, home: Path) -> None:
+    """Refuse server mode without a shared ``PAPERWIRE_SECRET_KEY`` (or with a weak one).
+
+    In embedded mode a key is generated once per home.  With PostgreSQL any
+    number of instances serve one site, each with a home of its own: a key made
+    per home would make every instance refuse the sessions, CSRF tokens and
+    email links of the others.  The key is not kept in the database either, so
+    that a database dump or backup cannot forge sessions.
+    """
+    if not is_server_mode(database_url):
+        return
+    if not secret_key:
+        existing = home / "secret_key"
+        reuse = (
+            f" To keep the key this home already uses, set PAPERWIRE_SECRET_KEY=$(cat {existing})."
+            if existing.exists()
+            else ""
+        )
+        raise MissingSecretKey(
+            "PAPERWIRE_SECRET_KEY is not set. With a PostgreSQL database (server mode) every "
+            "instance must sign sessions, CSRF tokens and email links with one shared key, so "
+            "none is generated per home. Create one once, e.g. with "
+            f"{NEW_SECRET_HINT}, and set PAPERWIRE_SECRET_KEY to it for every instance and "
+            f"every paperwire command (environment or config.toml).{reuse} See docs/deploy.md."
+        )
+    if len(secret_key) < SECRET_MIN_LENGTH:
+        raise MissingSecretKey(
+            f"PAPERWIRE_SECRET_KEY is {len(secret_key)} characters long; server mode needs at "
+            f"least {SECRET_MIN_LENGTH} (e.g. {NEW_SECRET_HINT}). See docs/deploy.md."
+        )
+
+
 def _load_secret(home: Path) -> str:
-    """Return the installation's signing key, creating it (mode 0600) on first use."""
+    """Return the home's signing key, creating it (mode 0600) on first use.
+
+    Written to a temporary file, then linked into place: two processes starting
+    at once both end up reading the one complete key that won.
+    """
     path = home / "secret_key"
     if path.exists():
         return path.read_text().strip()
     home.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    return key
+    fd, tmp = tempfile.mkstemp(dir=home, prefix=".secret_key-")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    return path.read_text().strip()
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -108,6 +165,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise ValueError(f"PAPERWIRE_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}")
     if not kwargs.get("database_url"):
         kwargs["database_url"] = f"sqlite:///{home / 'paperwire.db'}"
+    check_secret_key(str(kwargs["database_url"]), str(kwargs.get("secret_key") or ""), home)
     if not kwargs.get("secret_key"):
         kwargs["secret_key"] = _load_secret(home)
     return Settings(home=home, extra=extra, **kwargs)  # type: ignore[arg-type]

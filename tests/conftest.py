@@ -90,9 +90,19 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory):
         yield server
 
 
+# Server mode refuses to run without one signing key shared by every instance.
+SERVER_SECRET_KEY = "test-only-secret-key-shared-by-every-instance-0123456789"
+
+
 @pytest.fixture
-def postgres_url(postgres_server, request: pytest.FixtureRequest) -> str:
-    """SQLAlchemy URL of a fresh, empty database on the session's PostgreSQL."""
+def postgres_url(
+    postgres_server, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """SQLAlchemy URL of a fresh, empty database on the session's PostgreSQL.
+
+    Also sets ``PAPERWIRE_SECRET_KEY`` (server mode requires one), as an
+    operator sets it for every instance.
+    """
     import re
     import uuid
 
@@ -103,4 +113,5 @@ def postgres_url(postgres_server, request: pytest.FixtureRequest) -> str:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     host = admin.split("host=", 1)[1]
+    monkeypatch.setenv("PAPERWIRE_SECRET_KEY", SERVER_SECRET_KEY)
     return f"postgresql+psycopg://postgres:@/{name}?host={host}"

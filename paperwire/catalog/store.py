@@ -144,6 +144,10 @@ def upsert_records(db: Database, records: Sequence[PaperRecord]) -> UpsertStats:
     ids = list(dict.fromkeys(r.id for r in records))
     now = datetime.now(UTC)
     with db.begin() as conn:
+        # First, so that concurrent imports (several instances, a sync beside an
+        # import) write one after another and read what the previous one wrote;
+        # seq values then commit in order (the rule search's catch-up relies on).
+        seq = db.next_seq(conn, papers.c.seq)
         existing: dict[str, dict[str, Any]] = {}
         known_versions: set[tuple[str, int]] = set()
         submitted_ids: set[str] = set()
@@ -181,7 +185,6 @@ def upsert_records(db: Database, records: Sequence[PaperRecord]) -> UpsertStats:
                     "source": sub.source,
                     "created_at": now,
                 }
-        seq = (conn.execute(select(func.coalesce(func.max(papers.c.seq), 0))).scalar() or 0) + 1
         inserts, updates, category_rows, recategorised = [], [], [], []
         for pid, row in working.items():
             old = existing.get(pid)

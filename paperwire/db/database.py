@@ -1,19 +1,32 @@
-"""Engine creation, migrations and dialect-specific helpers."""
+"""Engine creation, migrations and dialect-specific helpers.
+
+Everything that several instances sharing one database must agree on goes
+through here: migrations (under a named lock), write transactions that read
+first (``begin(immediate=True)``), ordering counters (:meth:`Database.next_seq`)
+and the clock that leases are measured by (:meth:`Database.server_time`).
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Column, Connection, Engine, Table, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 
 from ..config import Settings
+from .locks import lock_key, named_lock
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# How long a start waits for another instance's migration before giving up.
+MIGRATE_WAIT = 900.0
+
+log = logging.getLogger(__name__)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -49,9 +62,36 @@ class Database:
         return self.dialect == "sqlite"
 
     @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        """A connection inside one transaction, committed on success."""
-        with self.engine.begin() as conn:
+    def begin(self, *, immediate: bool = False) -> Iterator[Connection]:
+        """A connection inside one transaction, committed on success.
+
+        ``immediate=True`` is for transactions that read, then write what they
+        read (claiming a queue row): on SQLite it takes the database's write
+        lock first (``BEGIN IMMEDIATE``), so no other writer slips in between;
+        on PostgreSQL the caller's row locks (``FOR UPDATE``) do that, and it
+        changes nothing.
+        """
+        with self.engine.connect() as conn, self.transaction(conn, immediate=immediate):
+            yield conn
+
+    @contextmanager
+    def transaction(self, conn: Connection, *, immediate: bool = False) -> Iterator[Connection]:
+        """One transaction on ``conn``, a connection a loop keeps for many of them.
+
+        (A worker that commits after every message saves a pool checkout, and on
+        PostgreSQL the liveness ping that comes with it, per transaction.)
+        ``immediate`` as in :meth:`begin`.
+        """
+        if immediate and self.is_sqlite:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+            return
+        with conn.begin():
             yield conn
 
     @contextmanager
@@ -70,19 +110,79 @@ class Database:
         cfg.attributes["connection"] = conn
         return cfg
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision (no-op when already there)."""
-        from alembic import command
+    def _current_heads(self) -> set[str]:
         from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads())
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (no-op when already there).
+
+        Many processes may start at once against one database (instances of a
+        server-mode deployment, workers, a cron job): the upgrade runs under the
+        named lock ``migrate`` (a PostgreSQL advisory lock; a file lock beside a
+        SQLite file), and whoever gets it second finds the schema current.
+        """
+        from alembic import command
         from alembic.script import ScriptDirectory
 
         heads = set(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())
-        with self.engine.connect() as conn:
-            current = set(MigrationContext.configure(conn).get_current_heads())
-        if current == heads:
+        if self._current_heads() == heads:
             return
-        with self.engine.begin() as conn:
-            command.upgrade(self._alembic_config(conn), "head")
+        with named_lock(self, "migrate", wait=True, timeout=MIGRATE_WAIT) as got:
+            if not got:
+                raise RuntimeError(
+                    f"another process has been migrating the database for {MIGRATE_WAIT:.0f} s; "
+                    "check for a stuck `paperwire` process, then start again"
+                )
+            current = self._current_heads()
+            if current == heads:
+                return
+            with self.engine.begin() as conn:
+                command.upgrade(self._alembic_config(conn), "head")
+            log.info("database migrated from %s to %s", sorted(current) or "empty", sorted(heads))
+
+    # -- shared counters and clocks ----------------------------------------
+    def next_seq(self, conn: Connection, column: Column) -> int:
+        """This transaction's value of the ordering counter ``column`` (``papers.seq``).
+
+        Call it first in the write transaction.  The rule it guarantees:
+        **values become visible in the order they are handed out.**  A reader
+        that has seen value N committed has therefore seen every smaller value
+        that will ever commit, and may keep max(seq) as its high-water mark
+        without skipping a transaction that committed late.  (Gaps are fine: a
+        rolled-back transaction leaves one.)
+
+        - PostgreSQL: a transaction-scoped advisory lock per counter, then
+          ``nextval`` of a real sequence (``<table>_<column>_seq``).  The lock
+          is released at COMMIT or ROLLBACK, after the transaction became
+          visible, so writers of the counter commit one after another.
+        - SQLite: the database's write lock (one writer at a time), then max+1.
+        """
+        table = column.table.name
+        if self.is_sqlite:
+            dbapi = conn.connection.dbapi_connection
+            if dbapi is not None and not dbapi.in_transaction:
+                # pysqlite opens a transaction only at the first DML statement, and
+                # then holds the write lock: before that, take the lock ourselves.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            current = conn.execute(select(func.coalesce(func.max(column), 0))).scalar()
+            return int(current or 0) + 1
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(f"seq:{table}.{column.name}")}
+        )
+        return int(conn.execute(text(f"SELECT nextval('{table}_{column.name}_seq')")).scalar_one())
+
+    def server_time(self, conn: Connection) -> datetime:
+        """The database server's clock, by which leases are measured.
+
+        On PostgreSQL every instance then reads the same clock, whatever its
+        host's says; on SQLite every process is on the database's own machine.
+        """
+        if self.is_sqlite:
+            return datetime.now(UTC)
+        return conn.execute(text("SELECT clock_timestamp()")).scalar_one()
 
     # -- dialect-specific statements ---------------------------------------
     def upsert(

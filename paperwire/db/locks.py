@@ -21,11 +21,13 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from .database import Database
+if TYPE_CHECKING:  # database.py uses these locks for migrations
+    from .database import Database
 
 
 def lock_key(name: str) -> int:
@@ -110,3 +112,64 @@ def _flock(fd: int, *, wait: bool, timeout: float | None) -> bool:
             if not wait or time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def presence(db: Database, name: str) -> Iterator[None]:
+    """Hold ``name`` while this process works on something, so others can see it is alive.
+
+    For names only one process ever uses (an outbox sender's claim token): a
+    claim whose owner's presence is gone (:func:`is_held` is False) belongs to a
+    process that died, and can be taken over at once rather than when its lease
+    runs out.  On SQLite the lock file is removed when the block ends.
+    """
+    with named_lock(db, name, wait=True, timeout=30) as got:
+        if not got:
+            raise RuntimeError(f"lock {name!r} is already held by another process")
+        try:
+            yield
+        finally:
+            if db.is_sqlite:
+                _lock_path(db, name).unlink(missing_ok=True)
+
+
+def is_held(db: Database, name: str, *, tidy: bool = False) -> bool:
+    """Whether a live process holds the lock ``name`` (looked at, never taken).
+
+    ``tidy``: when nobody holds it, remove its lock file (SQLite), which its
+    holder left behind when it died.  Only for names of :func:`presence`, which
+    nobody takes again once released.
+    """
+    if db.is_sqlite:
+        path = _lock_path(db, name)
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            if tidy:
+                path.unlink(missing_ok=True)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
+    key = lock_key(name)
+    # A bigint advisory lock shows in pg_locks as two 32-bit halves, objsubid 1.
+    params = {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}
+    with db.engine.connect() as conn:
+        return bool(
+            conn.execute(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND granted AND objsubid = 1"
+                    " AND classid::bigint = :hi AND objid::bigint = :lo"
+                    " AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database()))"
+                ),
+                params,
+            ).scalar()
+        )

@@ -11,6 +11,12 @@ from dataclasses import dataclass
 
 from ..config import Settings
 
+# One send is at most about 10 SMTP round trips, each bounded by smtp_timeout
+# (connect, EHLO, STARTTLS, EHLO, AUTH, MAIL, RCPT, DATA, the message): a sender
+# renews its lease once less than RENEW_PER_TIMEOUT x smtp_timeout is left, so the
+# lease must be at least twice that.
+RENEW_PER_TIMEOUT = 10
+LEASE_PER_TIMEOUT = 2 * RENEW_PER_TIMEOUT
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -30,6 +36,10 @@ class InboxOptions:
     subscribe_per_ip: int = 10  # subscribe requests per IP per hour
     confirmations_per_address: int = 3  # confirmation mails per address per day
     smtp_timeout: float = 30.0
+    # Seconds a sender's claims on outbox messages last (it renews them while it
+    # works).  Only a sender that hangs keeps its messages that long; a dead one's
+    # are taken over at once.  At least 20 x smtp_timeout (see LEASE_PER_TIMEOUT).
+    outbox_lease: float = 600.0
     keep_days: int = 30  # rendered messages are kept this long, then only their state
 
     @classmethod
@@ -54,4 +64,10 @@ class InboxOptions:
         opts = cls(**values)  # type: ignore[arg-type]
         if not 0 <= opts.digest_hour <= 23 or not 0 <= opts.digest_weekday <= 6:
             raise ValueError("digest_hour must be 0..23 and digest_weekday 0..6")
+        if opts.outbox_lease < LEASE_PER_TIMEOUT * opts.smtp_timeout:
+            raise ValueError(
+                f"outbox_lease ({opts.outbox_lease:g} s) must be at least {LEASE_PER_TIMEOUT} x "
+                f"smtp_timeout ({opts.smtp_timeout:g} s), so that a sender never loses its "
+                "claim on a message while it is still sending it"
+            )
         return opts

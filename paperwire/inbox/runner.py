@@ -1,23 +1,23 @@
 """One digest run: compose every due digest, then deliver the outbox.
 
-``paperwire digest run`` (cron) and the scheduler in ``paperwire serve`` both
-call :func:`run`.  Runs are serialised by an exclusive lock file in
-``PAPERWIRE_HOME``; the kernel releases it when the holder dies (even by
-``kill -9``), so a re-run can always take over and finish the job:
+``paperwire digest run`` (cron) and the scheduler of every ``paperwire serve``
+instance call :func:`run`; any number of them may run at once, on one machine
+or many sharing one database:
 
-- composing is idempotent: each (subscription, period) gets one ``digests``
-  row, written in the same transaction as its outbox message;
-- delivery resumes from the outbox: whatever is still ``pending`` is sent.
+- composing runs under the named lock ``inbox:compose`` (a PostgreSQL advisory
+  lock; a file lock beside a SQLite file), released when its holder dies, so
+  the work is done once.  It is idempotent anyway: each (subscription, period)
+  gets one ``digests`` row, unique, written in the same transaction as its
+  outbox message, so even two composers would queue one digest each;
+- delivery needs no lock: each sender claims a few outbox messages at a time
+  with a lease (:mod:`.outbox`), so senders share the queue; a dead sender's
+  claims are taken over at once, a hung one's when its lease ends.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,11 +27,12 @@ from sqlalchemy.exc import IntegrityError
 
 from ..config import Settings
 from ..db import Database
+from ..db.locks import named_lock
 from ..db.schema.accounts import users
 from ..db.schema.inbox import digests, outbox, outbox_messages, subscriptions
 from . import outbox as box
 from .compose import Composer, DigestContent
-from .options import InboxOptions
+from .options import RENEW_PER_TIMEOUT, InboxOptions
 from .periods import Period, due_period, next_period
 from .render import Identity, Renderer
 from .smtp import PermanentFailure, ServerUnavailable, SmtpSender, TemporaryFailure
@@ -54,36 +55,16 @@ class RunReport:
     failed: int = 0  # permanent failures (or retries exhausted)
     paused: int = 0  # addresses paused by this run
     cancelled: int = 0  # queued mail no longer allowed (unsubscribed, paused)
+    resent: int = 0  # of sent: taken over from a sender that stopped mid-send
     unreachable: str | None = None  # the SMTP server could not be used
-    locked: bool = False  # another run held the lock
+    locked: bool = False  # another run was composing (and kept doing so for --wait)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-@contextmanager
-def run_lock(settings: Settings, *, wait: float | None = None) -> Iterator[bool]:
-    """Hold the inbox lock; yields False if it could not be had within ``wait`` seconds."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    fd = os.open(settings.home / "inbox.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    deadline = time.monotonic() + (wait or 0)
-    acquired = False
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                acquired = True
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    break
-                time.sleep(0.1)
-        yield acquired
-    finally:
-        if acquired:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+COMPOSE_LOCK = "inbox:compose"
 
 
 def _prefs(row: Any) -> Preferences:
@@ -253,45 +234,102 @@ def deliver(
     kinds: tuple[str, ...] | None = None,
     sender: SmtpSender | None = None,
 ) -> None:
-    """Send every due outbox message, recording each outcome as soon as it is known."""
+    """Send every due outbox message: claim, send, record each outcome as soon as it is known."""
     opts = options or InboxOptions.from_settings(settings)
     envelope_from = Identity(settings).envelope_from
     own = sender is None
     sender = sender or SmtpSender(settings, opts.smtp_timeout)
-    stopped: set[int] = set()
-    after = 0
     try:
-        while True:
-            batch = box.due(db, now, after_id=after, kinds=kinds)
-            if not batch:
-                return
-            for item in batch:
-                after = item.id
-                if not item.allowed or item.subscription_id in stopped:
-                    box.cancel(db, item, f"subscription {item.subscription_status}")
-                    report.cancelled += 1
-                    continue
-                try:
-                    sender.send(envelope_from, item.recipient, item.message)
-                except ServerUnavailable as exc:
-                    report.unreachable = str(exc)
-                    return
-                except TemporaryFailure as exc:
-                    if box.mark_temporary(db, item, now, str(exc), opts):
-                        report.deferred += 1
-                    else:
-                        report.failed += 1
-                except PermanentFailure as exc:
-                    report.failed += 1
-                    if box.mark_permanent(db, item, now, str(exc), opts):
-                        report.paused += 1
-                        stopped.add(item.subscription_id)
-                else:
-                    box.mark_sent(db, item, now)
-                    report.sent += 1
+        with box.Sender(db) as box_sender:
+            _deliver_claimed(box_sender, now, report, opts, envelope_from, sender, kinds)
     finally:
         if own:
             sender.close()
+
+
+def _deliver_claimed(
+    box_sender: box.Sender,
+    now: datetime,
+    report: RunReport,
+    opts: InboxOptions,
+    envelope_from: str,
+    sender: SmtpSender,
+    kinds: tuple[str, ...] | None,
+) -> None:
+    """Claim a few messages, send and record them in order; again until none is left."""
+    margin = RENEW_PER_TIMEOUT * opts.smtp_timeout
+    while True:
+        claimed_at = time.monotonic()
+        batch = box_sender.claim(now, lease=opts.outbox_lease, kinds=kinds)
+        if not batch:
+            return
+        held_until = claimed_at + opts.outbox_lease
+        blocked: str | None = None  # the first one is marked in flight by the claim
+        for i, item in enumerate(batch):
+            then = batch[i + 1] if i + 1 < len(batch) else None
+            if blocked is not None:
+                blocked = box_sender.start(item)
+            if blocked is None and time.monotonic() > held_until - margin:
+                claimed_at = time.monotonic()
+                held = box_sender.renew(opts.outbox_lease)
+                held_until = claimed_at + opts.outbox_lease
+                blocked = None if item.id in held else "lost"
+            if blocked is not None:
+                report.cancelled += blocked == "cancelled"
+                continue
+            result = _send_one(box_sender, now, item, then, report, opts, envelope_from, sender)
+            if result is None:  # the SMTP server cannot be used: stop
+                box_sender.release()
+                return
+            blocked = result.next_blocked
+
+
+def _send_one(
+    box_sender: box.Sender,
+    now: datetime,
+    item: box.Pending,
+    then: box.Pending | None,
+    report: RunReport,
+    opts: InboxOptions,
+    envelope_from: str,
+    sender: SmtpSender,
+) -> box.Recorded | None:
+    """Send one claimed message and record what happened (None: the server is unusable)."""
+    if not item.allowed:
+        report.cancelled += 1
+        reason = f"subscription {item.subscription_status}"
+        return box_sender.record(item, "cancelled", now, opts, error=reason, then=then)
+    if item.interrupted and item.attempts >= opts.max_attempts:
+        # Its senders keep dying on it: stop before it takes down another.
+        report.failed += 1
+        error = f"gave up: {item.attempts} attempts were cut off by their sender stopping"
+        return box_sender.record(
+            item, "permanent", now, opts, error=error, then=then, address_at_fault=False
+        )
+    try:
+        sender.send(envelope_from, item.recipient, item.message)
+    except ServerUnavailable as exc:
+        report.unreachable = str(exc)
+        return None
+    except (TemporaryFailure, PermanentFailure) as exc:
+        outcome, error = (
+            "permanent" if isinstance(exc, PermanentFailure) else "temporary",
+            str(exc),
+        )
+    except Exception as exc:  # a bug or an odd message: retry later, keep going
+        log.exception("sending outbox message %s failed", item.id)
+        outcome, error = "temporary", f"{type(exc).__name__}: {exc}"
+    else:
+        report.sent += 1
+        report.resent += item.interrupted is not None
+        return box_sender.record(item, "sent", now, opts, then=then)
+    done = box_sender.record(item, outcome, now, opts, error=error, then=then)
+    if done.retried:
+        report.deferred += 1
+    else:
+        report.failed += 1
+    report.paused += done.paused
+    return done
 
 
 def run(
@@ -306,23 +344,28 @@ def run(
     sender: SmtpSender | None = None,
     composer: Composer | None = None,
 ) -> RunReport:
-    """Compose what is due at ``now``, then deliver; serialised by the inbox lock."""
+    """Compose what is due at ``now`` (once, across runs), then deliver (alongside any others).
+
+    ``wait``: seconds to wait while another run composes; if it is still
+    composing after that, this run does nothing (``report.locked``), since
+    that run delivers what it composes.
+    """
     now = now or utcnow()
     opts = InboxOptions.from_settings(settings)
     report = RunReport()
-    with run_lock(settings, wait=wait) as acquired:
-        if not acquired:
-            report.locked = True
-            return report
-        t0 = time.perf_counter()
-        if compose:
+    t0 = time.perf_counter()
+    if compose:
+        with named_lock(db, COMPOSE_LOCK, wait=bool(wait), timeout=wait) as acquired:
+            if not acquired:
+                report.locked = True
+                return report
             compose_due(db, settings, now, report=report, options=opts, composer=composer)
-        t1 = time.perf_counter()
-        if send:
-            deliver(db, settings, now, report=report, options=opts, kinds=kinds, sender=sender)
-            if kinds is None:
-                box.purge(db, now - timedelta(days=opts.keep_days))
-        t2 = time.perf_counter()
+    t1 = time.perf_counter()
+    if send:
+        deliver(db, settings, now, report=report, options=opts, kinds=kinds, sender=sender)
+        if kinds is None:
+            box.purge(db, now - timedelta(days=opts.keep_days))
+    t2 = time.perf_counter()
     report.seconds = {"compose": round(t1 - t0, 3), "deliver": round(t2 - t1, 3)}
     return report
 

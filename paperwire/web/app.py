@@ -20,7 +20,7 @@ from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
-from ..config import Settings, load_settings
+from ..config import Settings, check_secret_key, load_settings
 from ..db import open_database
 from . import errors, security
 from .cache import InvalidateOnWrite, PageCache
@@ -143,6 +143,7 @@ def _route_modules() -> list:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (default: from the environment)."""
     settings = settings or load_settings()
+    check_secret_key(settings.database_url, settings.secret_key, settings.home)  # server mode
     modules = _route_modules()
 
     @asynccontextmanager

@@ -2,9 +2,13 @@
 
 The SMTP server is aiosmtpd on 127.0.0.1 (a free port), in this process; the
 code under test talks to it over TCP exactly as to a production MTA.  Its
-handler can be told to answer 4xx/5xx per recipient, or to be slow (so a test
-can kill a sender midway).  A message counts as received only if the handler
-returned 250: when the client vanishes first, aiosmtpd cancels the handler.
+handler can be told to answer 4xx/5xx per recipient, to be slow (so a test
+can kill a sender midway), to hold every message until several senders are
+connected (``barrier``: so concurrent senders really overlap), to hold the
+first message until its sender goes away (``hold_first``), or to run a hook
+just before it accepts (``before_accept``).  A message counts as received
+only if the handler returned 250: when the client vanishes first, aiosmtpd
+cancels the handler.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ import asyncio
 import email
 import email.policy
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -74,6 +81,14 @@ class SmtpSink:
     rcpt_reply: Callable[[str, int], str | None] = lambda rcpt, n: None
     delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Accept nothing until this many distinct SMTP sessions have sent DATA (or 60 s).
+    barrier: int = 0
+    # Never accept the first message: hold it until its client disconnects.
+    hold_first: bool = False
+    holding: threading.Event = field(default_factory=threading.Event)
+    # Called (in the server's thread) with each message just before it is accepted.
+    before_accept: Callable[[bytes], None] | None = None
+    sessions: set[int] = field(default_factory=set)
 
     def to(self, address: str, kind: str | None = None) -> list[Received]:
         with self.lock:
@@ -110,10 +125,24 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if self.sink.delay:
-            await asyncio.sleep(self.sink.delay)  # cancelled if the client goes away
-        with self.sink.lock:
-            self.sink.received.append(
+        sink = self.sink
+        with sink.lock:
+            sink.sessions.add(id(session))
+            hold = sink.hold_first and not sink.holding.is_set()
+            if hold:
+                sink.holding.set()
+        if hold:
+            await asyncio.sleep(120)  # cancelled when the client goes away
+            return "451 4.3.0 held too long"
+        deadline = time.monotonic() + 60
+        while len(sink.sessions) < sink.barrier and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if sink.delay:
+            await asyncio.sleep(sink.delay)  # cancelled if the client goes away
+        if sink.before_accept is not None:
+            sink.before_accept(bytes(envelope.content))
+        with sink.lock:
+            sink.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
             )
         return "250 Message accepted for delivery"
@@ -208,3 +237,42 @@ def links(message: EmailMessage) -> list[str]:
     """Every URL in the plain-text part."""
     text = message.get_body(("plain",)).get_content()
     return re.findall(r"https?://\S+", text)
+
+
+@dataclass
+class Deployment:
+    """Where concurrent senders run: two homes on one PostgreSQL, or one SQLite home."""
+
+    kind: str  # "sqlite" or "postgresql"
+    homes: list[Path]  # the home of instance 0 and of instance 1 (the same on SQLite)
+
+    def start(self, instance: int, *args: str, **env: str) -> subprocess.Popen[str]:
+        """``paperwire ARGS...`` as instance ``instance`` (a real process)."""
+        full_env = {**os.environ, "PAPERWIRE_HOME": str(self.homes[instance]), **env}
+        return subprocess.Popen(
+            [sys.executable, "-m", "paperwire", *args],
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 300) -> dict:
+    """Wait for a ``--json`` command; its report (fails with its stderr if it failed)."""
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, f"exit {proc.returncode}: {err}"
+    return json.loads(out)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def deployment(
+    request: pytest.FixtureRequest, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Deployment:
+    """Request it first: on PostgreSQL it points every later fixture at the database."""
+    if request.param == "sqlite":
+        return Deployment("sqlite", [home, home])
+    monkeypatch.setenv("PAPERWIRE_DATABASE_URL", request.getfixturevalue("postgres_url"))
+    other = tmp_path / "home-b"
+    other.mkdir()
+    return Deployment("postgresql", [home, other])

@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Sequence,
     String,
     Table,
     Text,
@@ -44,6 +45,11 @@ papers = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("modified_at", DateTime(timezone=True), nullable=False),
 )
+# ``papers.seq`` orders catalog changes (search catches up from the last seq it
+# saw).  On PostgreSQL it comes from this sequence, handed out under a lock so
+# that values commit in order (see Database.next_seq); SQLite has no sequences
+# and uses max+1 under its single-writer lock.
+papers_seq = Sequence("papers_seq_seq", metadata=metadata)
 Index("ix_papers_listed_on_upvotes", papers.c.listed_on, papers.c.upvotes)
 Index("ix_papers_seq", papers.c.seq)
 Index("ix_papers_submitted", papers.c.submitted)

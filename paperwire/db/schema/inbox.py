@@ -8,7 +8,12 @@
   when there was nothing new), so a re-run never composes a period twice.
 - ``outbox``: every message to send (confirmations, notices, digests) with its
   delivery state, attempts and next retry time; ``outbox_messages`` holds the
-  fully rendered message (kept for ``keep_days`` after delivery).
+  fully rendered message (kept for ``keep_days`` after delivery).  A sender
+  claims a few messages at a time (``claimed_by``, ``claimed_until``: a lease
+  on the database server's clock), marks each one in flight
+  (``sending_since``) before handing it to SMTP, and clears all three when it
+  records the outcome; a claim left behind with the in-flight mark means its
+  sender died mid-send (see ``paperwire/inbox/outbox.py``).
 """
 
 from sqlalchemy import (
@@ -95,8 +100,17 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("claimed_by", String(64), nullable=True, doc="the sender sending it now"),
+    Column("claimed_until", DateTime(timezone=True), nullable=True, doc="its lease"),
+    Column(
+        "sending_since",
+        DateTime(timezone=True),
+        nullable=True,
+        doc="its sender began sending it (in flight; cleared with the outcome)",
+    ),
 )
 Index("ix_outbox_status_next_attempt_at", outbox.c.status, outbox.c.next_attempt_at)
+Index("ix_outbox_status_id", outbox.c.status, outbox.c.id)  # claims: oldest pending first
 Index("ix_outbox_subscription_id_kind", outbox.c.subscription_id, outbox.c.kind)
 
 # The rendered messages, apart from their small, often-updated delivery state
