@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, or_, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from ..db import Database
 from ..db.schema.inbox import outbox, outbox_messages, subscriptions
@@ -30,22 +30,57 @@ def unpack(stored: bytes) -> bytes:
     return zlib.decompress(stored)
 
 
+def enqueue(
+    conn: Connection,
+    *,
+    kind: str,
+    recipient: str,
+    message_id: str,
+    message: bytes,
+    now: datetime,
+    subscription_id: int | None = None,
+    user_id: int | None = None,
+) -> int:
+    """Queue one message in the caller's transaction; returns its outbox id.
+
+    Mail about a subscription names ``subscription_id``; account mail
+    (confirmations, password resets) names the ``user_id`` instead.
+    """
+    outbox_id = conn.execute(
+        insert(outbox).values(
+            kind=kind,
+            subscription_id=subscription_id,
+            user_id=user_id,
+            recipient=recipient,
+            message_id=message_id,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    ).inserted_primary_key[0]
+    conn.execute(insert(outbox_messages).values(outbox_id=outbox_id, message=pack(message)))
+    return outbox_id
+
+
 @dataclass(frozen=True)
 class Pending:
-    """One message due for delivery, with its subscription's state."""
+    """One message due for delivery, with its subscription's state (None: account mail)."""
 
     id: int
     kind: str
-    subscription_id: int
+    subscription_id: int | None
     recipient: str
     message: bytes
     attempts: int
-    subscription_status: str
-    failure_count: int
+    subscription_status: str | None
+    failure_count: int | None
 
     @property
     def allowed(self) -> bool:
         """Only a confirmation may go to an unconfirmed address; nothing to a stopped one."""
+        if self.subscription_id is None:  # account mail: its sender decided already
+            return True
         if self.kind == "confirm":
             return self.subscription_status == "pending"
         return self.subscription_status == "active"
@@ -71,7 +106,7 @@ def due(
             subscriptions.c.status,
             subscriptions.c.failure_count,
         )
-        .join(subscriptions, subscriptions.c.id == outbox.c.subscription_id)
+        .outerjoin(subscriptions, subscriptions.c.id == outbox.c.subscription_id)
         .join(outbox_messages, outbox_messages.c.outbox_id == outbox.c.id)
         .where(
             outbox.c.status == "pending",

@@ -43,6 +43,7 @@ papers = Table(
     Column("seq", Integer, nullable=False, default=0, doc="catalog change counter"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("modified_at", DateTime(timezone=True), nullable=False),
+    Column("hidden_at", DateTime(timezone=True), nullable=True, doc="hidden by a moderator"),
 )
 Index("ix_papers_listed_on_upvotes", papers.c.listed_on, papers.c.upvotes)
 Index("ix_papers_seq", papers.c.seq)
