@@ -136,11 +136,11 @@ def _profile(conn: Connection, user: User) -> dict[str, Any]:
 
 
 def _erase_profile(conn: Connection, user: User, erasure: Erasure) -> None:
-    keys = [
-        ratelimit.key_for(erasure.settings.secret_key, user.email),
-        ratelimit.key_for(erasure.settings.secret_key, "mail:" + user.email),
-    ]
+    secret = erasure.settings.secret_key
+    keys = [ratelimit.key_for(secret, user.email), ratelimit.key_for(secret, "mail:" + user.email)]
     conn.execute(delete(auth_attempts).where(auth_attempts.c.key.in_(keys)))
+    pairs = ratelimit.account_prefix(secret, user.email)
+    conn.execute(delete(auth_attempts).where(auth_attempts.c.key.startswith(pairs)))
     conn.execute(delete(users).where(users.c.id == user.id))
 
 

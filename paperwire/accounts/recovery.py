@@ -147,7 +147,10 @@ def confirm_address(
     caller continues with :func:`reset_path_after_confirm`.
     """
     claim = links(settings).check_verify(token)
-    if not users.mark_verified(db, claim.user_id, claim.email, now=now):
+    confirmed = users.mark_verified(db, claim.user_id, claim.email, now=now)
+    # Confirming twice is harmless; but a "confirm, then reset" link leads to a new
+    # password only once, or it would be a reset link that lasts seven days.
+    if confirmed is None or (claim.then == "reset" and not confirmed):
         raise InvalidLink()
     user = users.get_user(db, claim.user_id)
     if user is None or user.banned:

@@ -293,18 +293,23 @@ def set_password(
         conn.execute(update(users).where(users.c.id == user_id).values(**values))
 
 
-def mark_verified(db: Database, user_id: int, email: str, *, now: datetime) -> bool:
-    """Confirm ``email`` for the user if it is still their address; False otherwise."""
+def mark_verified(db: Database, user_id: int, email: str, *, now: datetime) -> bool | None:
+    """Confirm ``email`` for the user if it is still their address.
+
+    True: confirmed now; False: it was confirmed already; None: the account
+    has another address (or is gone), so the link that named it is dead.
+    """
     with db.begin() as conn:
         row = conn.execute(
             select(users.c.email, users.c.email_verified_at).where(users.c.id == user_id)
         ).first()
         if row is None or row.email != email:
+            return None
+        if row.email_verified_at is not None:
             return False
-        if row.email_verified_at is None:
-            conn.execute(
-                update(users).where(users.c.id == user_id).values(email_verified_at=as_utc(now))
-            )
+        conn.execute(
+            update(users).where(users.c.id == user_id).values(email_verified_at=as_utc(now))
+        )
     return True
 
 
