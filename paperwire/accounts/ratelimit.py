@@ -219,4 +219,3 @@ def clear(db: Database, limit: Limit | Backoff, key: str) -> None:
                 auth_attempts.c.scope == limit.scope, auth_attempts.c.key == key
             )
         )
-

@@ -15,6 +15,7 @@ Every POST checks the CSRF token and origin (403 otherwise) before anything else
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -115,11 +116,12 @@ async def signup(request: Request) -> Response:
     settings, mailer = c.settings(request), c.mailer(request)
     await c.run(recovery.after_sign_up, db, settings, mailer, outcome, now=now)
     c.kick_mail(request)
-    return c.redirect(request, "/signup/sent")
+    sent = "/signup/sent" + (f"?next={quote(next_path, safe='/')}" if next_path != "/" else "")
+    return c.redirect(request, sent)
 
 
 @router.get("/signup/sent", include_in_schema=False)
-async def signup_sent(request: Request) -> Response:
+async def signup_sent(request: Request, next: str = "/") -> Response:
     return c.render(
         request,
         "message.html",
@@ -127,6 +129,7 @@ async def signup_sent(request: Request) -> Response:
             "title": "Check your inbox",
             "message": SIGNUP_SENT,
             "login_link": not strict_confirmation(request),
+            "next": c.safe_next(next),
         },
     )
 
