@@ -4,6 +4,7 @@ submissions, bans that stop votes counting, and the audit log of it all."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import xml.etree.ElementTree as ET
 
@@ -110,6 +111,11 @@ def test_hiding_a_paper_takes_it_off_every_feed(site):
         csrf = reader.get("/api/session").json()["csrf_token"]
         vote = reader.post(f"/api/papers/{SPAM}/upvote", headers={"X-CSRF-Token": csrf})
         assert vote.status_code == 404
+        # A moderator's token sees no hidden page: pages without a session are shared.
+        made = post_form(mod, "/account/tokens", "/account/tokens", name="mod", scope="read")
+        secret = re.search(r"data-token>(pw_[^<]+)<", made.text).group(1)
+        as_token = mod.get(f"/papers/{SPAM}", headers={"Authorization": f"Bearer {secret}"})
+        assert as_token.status_code == 404
         # Moderators still see its page, marked, with the way back.
         page = mod.get(f"/papers/{SPAM}")
         assert page.status_code == 200 and "Hidden by the moderators" in page.text

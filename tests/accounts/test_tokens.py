@@ -93,6 +93,12 @@ def test_bearer_tokens_on_every_api_write(site):
         assert coll.status_code == 201 and coll.json()["slug"] == "reading-list"
         put = script.put("/api/collections/reading-list/papers/2603.00002", headers=bearer(write))
         assert put.json() == {"changed": True}
+        # HTML pages are shared by anonymous viewers (no cookie): a token's user must
+        # not end up in the shared copy.
+        page = script.get("/papers/2603.00002", headers=bearer(read)).text
+        with site.client() as anonymous:
+            shared = anonymous.get("/papers/2603.00002").text
+        assert "Reading list" not in page and "Reading list" not in shared
         listed = script.get("/api/collections/reading-list", headers=bearer(read)).json()
         assert [p["id"] for p in listed["papers"]] == ["2603.00002"]
         gone = script.delete(

@@ -336,12 +336,22 @@ def papers_changed(cfg: Settings, database: Database, ids: list[str]) -> None:
 # -- what page routes show for accounts ----------------------------------------------------
 
 
+def page_viewer(request: Request) -> User | None:
+    """Whom a cacheable page may be built for: the session's user, never a token's.
+
+    Pages are shared between anonymous viewers by the absence of a session
+    cookie, and a token request has none: what a page shows for a token's user
+    (their collections, a hidden paper) must not land in the shared copy.
+    """
+    return None if by_token(request) else current_user(request)
+
+
 def collection_choices(request: Request, paper_id: str) -> dict[str, Any] | None:
     """Context for the ``add_to_collection`` macro on a paper page (None when anonymous).
 
     ``{"collections": [Collection...], "containing": {slug...}}``.
     """
-    user = current_user(request)
+    user = page_viewer(request)
     if user is None:
         return None
     return {
@@ -351,7 +361,8 @@ def collection_choices(request: Request, paper_id: str) -> dict[str, Any] | None
 
 
 def is_moderator(request: Request) -> bool:
-    user = current_user(request)
+    """Whether a page may show what only moderators see (a hidden paper)."""
+    user = page_viewer(request)
     return bool(user and user.is_moderator)
 
 
