@@ -75,6 +75,7 @@ class Site:
     database_url: str
     mail: SmtpSink
     env: dict[str, str] = field(default_factory=dict)
+    admin: str | None = None
 
     @property
     def url(self) -> str:
@@ -111,6 +112,17 @@ class Site:
         from paperwire.db import Database
 
         return Database(self.database_url)
+
+    def promote(self, user_id: int, role: str = "moderator") -> None:
+        """Give a user a role, as this site's admin does on the moderation page."""
+        if self.admin is None:  # made once per site, with the CLI
+            self.admin = unique("admin")
+            done = self.cli("users", "create-admin", self.admin, "--password-stdin", input=PASSWORD)
+            assert done.returncode == 0, done.stderr
+        with self.client() as admin:
+            assert log_in(admin, self.admin).status_code == 303
+            done = post_form(admin, f"/moderation/users/{user_id}/role", "/moderation", role=role)
+            assert done.status_code == 303, done.text
 
 
 def link(message: Received, path: str) -> str:

@@ -13,7 +13,7 @@ from .test_tokens import SECRET_RE
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.generation import GenerationMode  # noqa: E402
 
-EXAMPLES = 8  # per operation and mode
+EXAMPLES = 5  # per operation and mode
 TAGS = {"accounts", "collections"}
 
 
@@ -53,4 +53,4 @@ def test_no_server_errors_with_a_token(site):
                 check()
             except Unsatisfiable:
                 assert mode is GenerationMode.NEGATIVE, op.label
-    assert calls >= 100
+    assert calls >= 60

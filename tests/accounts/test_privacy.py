@@ -54,7 +54,7 @@ def _person(site, client, email: str, name: str, submits: str) -> dict:
     path = link(site.mail_to(email, "confirm"), "/subscriptions/confirm/")
     assert client.post(path).status_code == 200
     # A moderator action, so the audit log names them.
-    assert site.cli("users", "promote", email, "--role", "moderator").returncode == 0
+    site.promote(me["id"])
     assert post_form(client, "/moderation/papers/2603.00004/hide", "/moderation").status_code == 303
     assert (
         post_form(client, "/moderation/papers/2603.00004/unhide", "/moderation").status_code == 303
