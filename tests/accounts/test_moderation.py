@@ -139,7 +139,7 @@ def test_removing_a_submission(site):
         register(site, user, unique("submitter"), verified=False)
         done = post_form(user, "/submit", "/submit", paper="2603.00005")
         assert done.status_code == 200 and "is on the feed of" in done.text
-        today = user.get("/api/daily_papers").headers["X-Paperwire-Period"]
+        today = re.search(r"is on the feed of (\d{4}-\d\d-\d\d)", done.text).group(1)
 
         def ids() -> list[str]:
             items = user.get("/api/daily_papers", params={"date": today}).json()
