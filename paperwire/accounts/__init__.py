@@ -5,6 +5,6 @@ Every function takes the :class:`~paperwire.db.Database` and, where time
 matters, a ``now`` (aware UTC datetime) or ``today`` argument.
 """
 
-from .errors import AccountError, NotFound, RateLimited, ValidationError
+from .errors import AccountError, Forbidden, NotFound, RateLimited, ValidationError
 
-__all__ = ["AccountError", "NotFound", "RateLimited", "ValidationError"]
+__all__ = ["AccountError", "Forbidden", "NotFound", "RateLimited", "ValidationError"]

@@ -141,7 +141,8 @@ def add_paper(db: Database, user_id: int, slug: str, paper_id: str, *, now: date
     """Put ``paper_id`` in the collection; False when it was there already."""
     coll = get(db, user_id, slug)
     with db.connect() as conn:
-        if conn.execute(select(papers.c.id).where(papers.c.id == paper_id)).first() is None:
+        visible = select(papers.c.id).where(papers.c.id == paper_id, papers.c.hidden_at.is_(None))
+        if conn.execute(visible).first() is None:
             raise NotFound("No such paper.")
         present = conn.execute(
             select(collection_items.c.paper_id).where(

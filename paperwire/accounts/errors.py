@@ -21,3 +21,7 @@ class RateLimited(AccountError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Forbidden(AccountError):
+    """The user may not do this (not a moderator, or the target outranks them)."""

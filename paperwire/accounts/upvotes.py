@@ -1,6 +1,8 @@
 """Upvotes: at most one per user and paper, with ``papers.upvotes`` kept in step.
 
-``papers.upvotes`` is ``external_upvotes`` plus the local votes.  A vote and the
+``papers.upvotes`` is ``external_upvotes`` plus the local votes of users who
+are not banned (a ban keeps the votes but stops counting them; an unban
+counts them again).  A vote and the
 counter change happen in one transaction, and the counter moves by ``+1``/``-1``
 relative to its current value (not recounted from a snapshot), which stays
 right under concurrent votes on PostgreSQL as well as SQLite.
@@ -17,7 +19,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..db import Database
-from ..db.schema.accounts import upvotes
+from ..db.schema.accounts import upvotes, users
 from ..db.schema.catalog import papers
 from .clock import as_utc
 from .errors import NotFound
@@ -34,7 +36,8 @@ class VoteState:
 
 
 def _apply(conn: Connection, user_id: int, paper_id: str, want: bool | None, now: datetime):
-    if conn.execute(select(papers.c.id).where(papers.c.id == paper_id)).first() is None:
+    visible = select(papers.c.id).where(papers.c.id == paper_id, papers.c.hidden_at.is_(None))
+    if conn.execute(visible).first() is None:  # a hidden paper is as good as absent
         raise NotFound("No such paper.")
     removed = False
     if want is not True:
@@ -132,20 +135,30 @@ def upvoted_papers(db: Database, user_id: int, *, limit: int = 100) -> list[dict
         return [dict(r._mapping) for r in rows]
 
 
-def recount(db: Database, paper_ids: Iterable[str] | None = None) -> int:
-    """Set ``upvotes = external_upvotes + local votes``; returns how many rows changed."""
-    local = (
+def _local_count():
+    return (
         select(func.count())
-        .select_from(upvotes)
-        .where(upvotes.c.paper_id == papers.c.id)
+        .select_from(upvotes.join(users, users.c.id == upvotes.c.user_id))
+        .where(upvotes.c.paper_id == papers.c.id, users.c.banned_at.is_(None))
         .scalar_subquery()
     )
-    target = papers.c.external_upvotes + local
+
+
+def recount_in(conn: Connection, paper_ids: Iterable[str] | None = None) -> int:
+    """:func:`recount` inside the caller's transaction."""
+    target = papers.c.external_upvotes + _local_count()
     stmt = update(papers).where(papers.c.upvotes != target)
-    if paper_ids is not None:
-        ids = list(paper_ids)
-        if not ids:
-            return 0
-        stmt = stmt.where(papers.c.id.in_(ids))
-    with db.begin() as conn:
+    if paper_ids is None:
         return conn.execute(stmt.values(upvotes=target)).rowcount
+    ids = list(dict.fromkeys(paper_ids))
+    changed = 0
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        changed += conn.execute(stmt.where(papers.c.id.in_(chunk)).values(upvotes=target)).rowcount
+    return changed
+
+
+def recount(db: Database, paper_ids: Iterable[str] | None = None) -> int:
+    """Set ``upvotes = external_upvotes + counted local votes``; returns rows changed."""
+    with db.begin() as conn:
+        return recount_in(conn, paper_ids)

@@ -1,8 +1,11 @@
-"""Find code repositories (GitHub, GitLab) mentioned in free text, normalised."""
+"""Find code repositories (GitHub, GitLab) mentioned in free text, normalised;
+keep only web links (``http``/``https``) from what sources give."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 _REPO = re.compile(
     r"(?:https?://)?(?:www\.)?(?P<host>github\.com|gitlab\.com)/"
@@ -43,3 +46,31 @@ def find_code_links(*texts: str | None) -> list[str]:
                 seen.add(url.lower())
                 found.append(url)
     return found
+
+
+_UNSAFE_IN_URL = set("\x00\r\n\t<>\"' \\`")
+
+
+def http_url(value: object) -> str | None:
+    """``value`` if it is an absolute ``http(s)`` URL with a host, else None.
+
+    Sources are not trusted: a ``javascript:`` or ``data:`` "project page" must
+    never reach a page, a feed or the API, where a client may turn it into a link.
+    """
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    if not url or len(url) > 2000 or any(ch in _UNSAFE_IN_URL or ord(ch) < 32 for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+def http_urls(values: Iterable[object]) -> list[str]:
+    """The ``http(s)`` URLs among ``values`` (others dropped), in order."""
+    return [url for url in (http_url(v) for v in values) if url]

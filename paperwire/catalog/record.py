@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 
-from .codelinks import find_code_links
+from .codelinks import find_code_links, http_url, http_urls
 from .text import clean_abstract, clean_optional, clean_title
 
 
@@ -58,8 +58,10 @@ class PaperRecord:
         self.doi = clean_optional(self.doi)
         self.license = clean_optional(self.license)
         derived = find_code_links(self.abstract, self.comment)
-        seen = {c.lower() for c in self.code_links}
-        self.code_links = list(self.code_links) + [c for c in derived if c.lower() not in seen]
+        given = http_urls(self.code_links)  # sources are not trusted: web links only
+        seen = {c.lower() for c in given}
+        self.code_links = given + [c for c in derived if c.lower() not in seen]
+        self.project_page = http_url(self.project_page)
         if not self.links:
             self.links = default_links(self.id)
         return self

@@ -60,6 +60,7 @@ class PaperDetail:
     updated: date | None
     external_upvotes: int
     versions: tuple[tuple[int, date | None], ...]
+    hidden: bool = False  # hidden by a moderator (only moderators ever see it)
 
 
 @dataclass(frozen=True, slots=True)

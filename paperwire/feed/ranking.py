@@ -4,6 +4,8 @@ A paper is *on* a day's feed when it was listed that day (``papers.listed_on``)
 or put on that day's feed (``feed_submissions.day``: a Daily Papers import or a
 user's submission).  Lists are ranked by upvotes, then recency (feed day, then
 arXiv id, which grows with submission time), so the order is total and stable.
+A paper a moderator hid (``papers.hidden_at``) is on no feed and has no card;
+only :func:`get_paper` with ``include_hidden`` finds it.
 
 Trending ranks the papers of a recent window with a gravity formula in the
 spirit of Hacker News::
@@ -53,6 +55,7 @@ _CARD_COLUMNS = (
     _fs.c.source.label("submission_source"),
 )
 _FEED_DAY = func.coalesce(_fs.c.day, papers.c.listed_on)
+_VISIBLE = papers.c.hidden_at.is_(None)
 
 
 def _card(row: Any) -> PaperCard:
@@ -83,8 +86,10 @@ def _cards_query() -> Select:
 def _ids_between(start: date, end: date):
     """Ids of papers on the feed of any day in ``[start, end]`` (uses both day indexes)."""
     return union(
-        select(papers.c.id.label("id")).where(papers.c.listed_on.between(start, end)),
-        select(_fs.c.paper_id.label("id")).where(_fs.c.day.between(start, end)),
+        select(papers.c.id.label("id")).where(papers.c.listed_on.between(start, end), _VISIBLE),
+        select(_fs.c.paper_id.label("id"))
+        .join(papers, papers.c.id == _fs.c.paper_id)
+        .where(_fs.c.day.between(start, end), _VISIBLE),
     )
 
 
@@ -117,7 +122,7 @@ def ranked(
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
     limit, offset = _clamp(limit, offset)
-    conds: list[ColumnElement] = []
+    conds: list[ColumnElement] = [_VISIBLE]
     joined = papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id)
     if start is not None and end is not None:
         in_period = _ids_between(start, end)
@@ -152,8 +157,8 @@ def day_feed(db: Database, day: date, *, limit: int = 50, offset: int = 0) -> Fe
 
 def latest_day(db: Database, *, until: date | None = None) -> date | None:
     """The latest day (on or before ``until``, if given) that has papers on its feed."""
-    q1 = select(func.max(papers.c.listed_on))
-    q2 = select(func.max(_fs.c.day))
+    q1 = select(func.max(papers.c.listed_on)).where(_VISIBLE)
+    q2 = select(func.max(_fs.c.day)).join(papers, papers.c.id == _fs.c.paper_id).where(_VISIBLE)
     if until is not None:
         q1 = q1.where(papers.c.listed_on <= until)
         q2 = q2.where(_fs.c.day <= until)
@@ -164,15 +169,24 @@ def latest_day(db: Database, *, until: date | None = None) -> date | None:
 
 def neighbours(db: Database, day: date) -> Neighbours:
     """The nearest days before and after ``day`` that have papers (skipping empty days)."""
+    shown = _fs.join(papers, papers.c.id == _fs.c.paper_id)
     with db.connect() as conn:
         before = [
-            conn.execute(select(func.max(papers.c.listed_on)).where(papers.c.listed_on < day)),
-            conn.execute(select(func.max(_fs.c.day)).where(_fs.c.day < day)),
+            conn.execute(
+                select(func.max(papers.c.listed_on)).where(papers.c.listed_on < day, _VISIBLE)
+            ),
+            conn.execute(
+                select(func.max(_fs.c.day)).select_from(shown).where(_fs.c.day < day, _VISIBLE)
+            ),
         ]
         prev = [d for d in (r.scalar() for r in before) if d]
         after = [
-            conn.execute(select(func.min(papers.c.listed_on)).where(papers.c.listed_on > day)),
-            conn.execute(select(func.min(_fs.c.day)).where(_fs.c.day > day)),
+            conn.execute(
+                select(func.min(papers.c.listed_on)).where(papers.c.listed_on > day, _VISIBLE)
+            ),
+            conn.execute(
+                select(func.min(_fs.c.day)).select_from(shown).where(_fs.c.day > day, _VISIBLE)
+            ),
         ]
         nxt = [d for d in (r.scalar() for r in after) if d]
     return Neighbours(previous=max(prev) if prev else None, next=min(nxt) if nxt else None)
@@ -230,7 +244,7 @@ def cards_by_ids(db: Database, ids: Sequence[str]) -> list[PaperCard]:
 def _cards(conn: Connection, ids: Sequence[str]) -> list[PaperCard]:
     found: dict[str, PaperCard] = {}
     for chunk in _chunks(list(dict.fromkeys(ids)), 500):
-        for row in conn.execute(_cards_query().where(papers.c.id.in_(chunk))):
+        for row in conn.execute(_cards_query().where(papers.c.id.in_(chunk), _VISIBLE)):
             card = _card(row)
             found[card.id] = card
     return [found[i] for i in ids if i in found]
@@ -241,9 +255,13 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[i : i + size]
 
 
-def get_paper(db: Database, paper_id: str) -> PaperDetail | None:
-    """The paper page's data (card, versions, bibliographic fields), or None."""
+def get_paper(db: Database, paper_id: str, *, include_hidden: bool = False) -> PaperDetail | None:
+    """The paper page's data (card, versions, bibliographic fields), or None.
+
+    A hidden paper is None unless ``include_hidden`` (for moderators).
+    """
     extra = (
+        papers.c.hidden_at,
         papers.c.comment,
         papers.c.journal_ref,
         papers.c.doi,
@@ -256,6 +274,8 @@ def get_paper(db: Database, paper_id: str) -> PaperDetail | None:
         .select_from(papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id))
         .where(papers.c.id == paper_id)
     )
+    if not include_hidden:
+        query = query.where(_VISIBLE)
     with db.connect() as conn:
         row = conn.execute(query).first()
         if row is None:
@@ -275,6 +295,7 @@ def get_paper(db: Database, paper_id: str) -> PaperDetail | None:
         updated=m["updated"],
         external_upvotes=m["external_upvotes"] or 0,
         versions=tuple((v, d) for v, d in versions),
+        hidden=m["hidden_at"] is not None,
     )
 
 

@@ -38,7 +38,7 @@ def simple_search(
 ) -> tuple[list[str], int]:
     """Ids of matching papers (one page) and the total number of matches."""
     words = [w for w in re.split(r"\s+", query.strip()) if w][:MAX_WORDS]
-    conds = []
+    conds = [papers.c.hidden_at.is_(None)]
     for word in words:
         pattern = f"%{_like_escape(word.lower())}%"
         conds.append(

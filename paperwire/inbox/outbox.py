@@ -41,7 +41,7 @@ from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, delete, or_, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from ..db import Database
 from ..db.locks import is_held, presence
@@ -69,24 +69,59 @@ def claim_token() -> str:
     return f"{host}:{os.getpid()}:{secrets.token_hex(4)}"[:64]
 
 
+def enqueue(
+    conn: Connection,
+    *,
+    kind: str,
+    recipient: str,
+    message_id: str,
+    message: bytes,
+    now: datetime,
+    subscription_id: int | None = None,
+    user_id: int | None = None,
+) -> int:
+    """Queue one message in the caller's transaction; returns its outbox id.
+
+    Mail about a subscription names ``subscription_id``; account mail
+    (confirmations, password resets) names the ``user_id`` instead.
+    """
+    outbox_id = conn.execute(
+        insert(outbox).values(
+            kind=kind,
+            subscription_id=subscription_id,
+            user_id=user_id,
+            recipient=recipient,
+            message_id=message_id,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    ).inserted_primary_key[0]
+    conn.execute(insert(outbox_messages).values(outbox_id=outbox_id, message=pack(message)))
+    return outbox_id
+
+
 @dataclass(frozen=True)
 class Pending:
-    """One message claimed for delivery, with its subscription's state."""
+    """One message claimed for delivery, with its subscription's state (None: account mail)."""
 
     id: int
     kind: str
-    subscription_id: int
+    subscription_id: int | None
     recipient: str
     message: bytes
     attempts: int
-    subscription_status: str
-    failure_count: int
+    subscription_status: str | None
+    failure_count: int | None
     claimed_by: str = ""
     interrupted: str | None = None  # the sender that died while sending it, if any
 
     @property
     def allowed(self) -> bool:
         """Only a confirmation may go to an unconfirmed address; nothing to a stopped one."""
+        if self.subscription_id is None:  # account mail: its sender decided already
+            return True
         if self.kind == "confirm":
             return self.subscription_status == "pending"
         return self.subscription_status == "active"
@@ -213,7 +248,7 @@ class Sender:
                     subscriptions.c.status,
                     subscriptions.c.failure_count,
                 )
-                .join(subscriptions, subscriptions.c.id == outbox.c.subscription_id)
+                .outerjoin(subscriptions, subscriptions.c.id == outbox.c.subscription_id)
                 .join(outbox_messages, outbox_messages.c.outbox_id == outbox.c.id)
                 .where(outbox.c.id.in_(ids))
                 .order_by(outbox.c.id)
@@ -373,7 +408,7 @@ def _record(
         .where(outbox.c.id == item.id)
         .values(status="failed", attempts=attempts, last_error=error[:1000], **_UNCLAIMED)
     )
-    if address_at_fault:
+    if address_at_fault and item.subscription_id is not None:
         done.paused = _count_failure(conn, item.subscription_id, now, error, opts)
     return done
 
@@ -396,7 +431,7 @@ def _sent(conn: Connection, item: Pending, now: datetime) -> None:
             **_UNCLAIMED,
         )
     )
-    if item.failure_count:
+    if item.failure_count and item.subscription_id is not None:
         conn.execute(
             update(subscriptions)
             .where(subscriptions.c.id == item.subscription_id)

@@ -127,11 +127,11 @@ def _gc(index_dir: Path, state: State) -> None:
 
 # -- catalog and embeddings -------------------------------------------------
 def _rows(db: Database, ids: Sequence[str] | None = None, batch: int = 5000) -> Iterator[dict]:
-    """Catalog rows for ``ids`` (all papers when None), in id order."""
+    """Catalog rows for ``ids`` (all papers when None), in id order; hidden papers never."""
     with db.connect() as conn:
         if ids is None:
             result = conn.execution_options(stream_results=True, yield_per=batch).execute(
-                select(*ROW_COLUMNS).order_by(papers.c.id)
+                select(*ROW_COLUMNS).where(papers.c.hidden_at.is_(None)).order_by(papers.c.id)
             )
             for row in result:
                 yield dict(row._mapping)
@@ -139,7 +139,9 @@ def _rows(db: Database, ids: Sequence[str] | None = None, batch: int = 5000) -> 
         ids = list(dict.fromkeys(ids))
         for i in range(0, len(ids), 900):
             chunk = ids[i : i + 900]
-            for row in conn.execute(select(*ROW_COLUMNS).where(papers.c.id.in_(chunk))):
+            for row in conn.execute(
+                select(*ROW_COLUMNS).where(papers.c.id.in_(chunk), papers.c.hidden_at.is_(None))
+            ):
                 yield dict(row._mapping)
 
 

@@ -1,8 +1,13 @@
 """The FastAPI application factory.
 
 Routers live in ``paperwire.web.routes``, one module per area, each exposing
-``router``.  Modules may also expose ``async def on_startup(app)`` and
-``async def on_shutdown(app)`` (e.g. the digest scheduler).
+``router``; no route module imports another (what they share is in
+``routes/common.py``).  Modules may also expose ``async def on_startup(app)``
+and ``async def on_shutdown(app)`` (e.g. the digest scheduler).
+
+The interactive API docs (``/api/docs``) are the vendored Swagger UI under
+``static/vendor/swagger-ui``, so they work without internet access and under
+the same Content-Security-Policy as every page.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from importlib import import_module
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
-from starlette.responses import FileResponse, Response
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
@@ -24,13 +31,28 @@ from ..config import Settings, check_secret_key, load_settings
 from ..db import open_database
 from . import errors, security
 from .cache import InvalidateOnWrite, PageCache
+from .routes.common import SECURITY_SCHEMES
+from .templating import env as templates
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Order matters only for overlapping paths; API first keeps /api/* unambiguous.
 # Pages come next because "/" and the feeds are the hot paths (routes are
 # matched in order); their only catch-all, GET /papers/{id:path}, leaves the
-# POST routes under /papers/ to the accounts module.
-ROUTE_MODULES = ["api", "pages", "feeds", "accounts", "inbox"]
+# POST routes under /papers/ to the votes and collections modules.
+ROUTE_MODULES = [
+    "api",
+    "pages",
+    "feeds",
+    "auth",
+    "account",
+    "votes",
+    "submissions",
+    "collections",
+    "moderation",
+    "inbox",
+]
+OPENAPI_URL = "/api/openapi.json"
+DOCS_URL = "/api/docs"
 
 
 # How long anonymous pages and API answers are shared (``page_cache_seconds`` in
@@ -99,15 +121,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # The interactive API docs load Swagger UI from its CDN with an inline script.
-        with_csp = not scope["path"].startswith("/api/docs")
 
         async def add_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 headers += [h for h in _SECURITY_HEADERS if h[0] not in present]
-                if with_csp and b"content-security-policy" not in present:
+                if b"content-security-policy" not in present:
                     headers.append((b"content-security-policy", CSP.encode()))
                 message = {**message, "headers": headers}
             await send(message)
@@ -140,6 +160,31 @@ def _route_modules() -> list:
     return [import_module(f"paperwire.web.routes.{name}") for name in ROUTE_MODULES]
 
 
+def _install_docs(app: FastAPI) -> None:
+    """``/api/docs`` (vendored Swagger UI) and a schema that declares how to authenticate."""
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    async def api_docs(request: Request) -> Response:
+        html = templates.get_template("api_docs.html").render(
+            title=app.title, openapi_url=OPENAPI_URL
+        )
+        return HTMLResponse(html, headers={"cache-control": "no-cache"})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (default: from the environment)."""
     settings = settings or load_settings()
@@ -161,11 +206,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Paperwire",
         version=__version__,
-        description="Research papers: daily feeds ranked by upvotes, hybrid search, digests.",
+        description=(
+            "Research papers: daily feeds ranked by upvotes, hybrid search, digests.\n\n"
+            "Reading is open to everyone. Calls that act for an account take a personal "
+            "access token (`Authorization: Bearer pw_…`, made at /account/tokens; scope "
+            "`read` for GET, `write` for everything) or, from a browser, the session "
+            "cookie plus the `X-CSRF-Token` header from `GET /api/session`."
+        ),
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=OPENAPI_URL,
     )
     app.state.settings = settings
     app.state.db = open_database(settings)
@@ -173,6 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.page_cache = PageCache(ttl=ttl)
     app.state.nav_links = []  # (label, path) pairs route modules may add to the header
     app.mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static")
+    _install_docs(app)
     for module in modules:
         app.include_router(module.router)
     errors.install(app)

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..catalog.codelinks import http_url, http_urls
 from ..feed import PaperCard
 
 
@@ -80,6 +81,11 @@ def _user(name: str | None) -> dict[str, Any]:
     }
 
 
+def web_links(links: Any) -> list[str]:
+    """The ``http(s)`` URLs among ``links``: nothing else (``javascript:``…) leaves the API."""
+    return http_urls(links or ())
+
+
 def hf_paper(card: PaperCard) -> dict[str, Any]:
     """The ``paper`` object of a daily_papers item."""
     paper: dict[str, Any] = {
@@ -94,10 +100,13 @@ def hf_paper(card: PaperCard) -> dict[str, Any]:
         "upvotes": card.upvotes,
         "discussionId": card.id,
     }
-    if card.code_url:
-        paper["githubRepo"] = card.code_url
-    if card.project_page:
-        paper["projectPage"] = card.project_page
+    # Only web links leave the API, whatever the catalog holds (older imports).
+    repo = next(iter(web_links(card.code_links)), None)
+    if repo:
+        paper["githubRepo"] = repo
+    page = http_url(card.project_page)
+    if page:
+        paper["projectPage"] = page
     if card.feed_day:
         paper["submittedOnDailyAt"] = timestamp(card.feed_day)
         if card.submitter:

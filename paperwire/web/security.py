@@ -1,7 +1,10 @@
-"""Sessions, CSRF and the current user.
+"""Sessions, API tokens, CSRF and origin checks, and the current user.
 
 Interface used by every page and route:
-- ``current_user(request) -> User | None``: the logged-in user, or None.
+- ``current_user(request) -> User | None``: the logged-in user (by session
+  cookie, or by ``Authorization: Bearer`` token), or None.
+- ``token_scope(request) -> str | None``: ``read``/``write`` for a token
+  request, None for a cookie (or anonymous) one.
 - ``csrf_token(request) -> str``: the token to put in every form as the hidden
   field ``csrf_token`` (and in the ``X-CSRF-Token`` header for fetch/htmx).
 - ``verify_csrf``: a dependency that rejects a state-changing request whose
@@ -15,11 +18,16 @@ the session cookie for a logged-in user and otherwise the random
 ``paperwire_anon`` cookie.  A forged cross-site form cannot read either
 cookie nor sign a digest, so it cannot produce a token that matches.  Logging
 in or out changes the binding, so tokens from before stop working.  On top of
-that, a request whose ``Origin`` names another site is refused outright, and
-the session cookie is ``SameSite=Lax``.
+that, a state-changing request is refused outright when it says it comes
+from elsewhere: an ``Origin`` of another site or ``null`` (sandboxed frames,
+``data:`` pages), else a ``Referer`` of another site, or
+``Sec-Fetch-Site: cross-site``.  The session cookie is ``SameSite=Lax``.
 
-JSON clients (scripts) use the same scheme: keep the cookies of a login,
-``GET /api/session`` for a token, send it as ``X-CSRF-Token``.
+Scripts use a personal access token instead: ``Authorization: Bearer pw_…``.
+:class:`BearerAuth` resolves it for every request: an unknown or revoked token
+is answered 401, a ``read`` token on anything but GET/HEAD/OPTIONS 403.  Such a
+request needs no CSRF token, because no cookie carries its credential (a
+forged cross-site request cannot set the header), and its cookies are ignored.
 """
 
 from __future__ import annotations
@@ -32,8 +40,11 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request, Response
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..accounts import tokens as api_tokens
 from ..accounts.clock import utcnow
 from ..accounts.sessions import SESSION_LIFETIME, user_for_token
 from ..accounts.users import User
@@ -50,7 +61,9 @@ _NEW_ANON = "paperwire_new_anon"
 _USER = "paperwire_user"
 _TOKEN = "paperwire_csrf"
 _SESSION = "paperwire_session_token"
+_BEARER = "paperwire_bearer"  # scope state: the TokenUser of a bearer request
 _MISSING = object()
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 CSRF_FAILED = (
     "This form has expired or did not come from this site (missing or invalid CSRF "
@@ -61,6 +74,8 @@ CSRF_NO_COOKIE = (
     "this site, reload the page and try again."
 )
 CROSS_ORIGIN = "Requests from other sites are not accepted."
+BAD_TOKEN = "The API token is not valid (unknown or revoked). Create one in your account settings."
+READ_ONLY_TOKEN = "This API token is read-only; this request needs a token with the write scope."
 
 
 def _settings(request: Request) -> Settings:
@@ -84,12 +99,44 @@ def current_user(request: Request) -> User | None:
     cached = getattr(request.state, _USER, _MISSING)
     if cached is not _MISSING:
         return cached
-    token = request.cookies.get(SESSION_COOKIE)
-    user = None
-    if _plausible(token):
-        user = user_for_token(request.app.state.db, token, now=utcnow())
+    bearer = bearer_auth(request)
+    if bearer is not None:
+        user: User | None = bearer.user
+    else:
+        token = request.cookies.get(SESSION_COOKIE)
+        user = None
+        if _plausible(token) and bearer_token(request.headers.get("authorization")) is None:
+            user = user_for_token(request.app.state.db, token, now=utcnow())
     setattr(request.state, _USER, user)
     return user
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, or None for no such header."""
+    if not header:
+        return None
+    kind, _, value = header.strip().partition(" ")
+    if kind.lower() != "bearer":
+        return None
+    return value.strip()
+
+
+def bearer_auth(request: Request) -> api_tokens.TokenUser | None:
+    """The token behind this request's ``Authorization`` header (set by BearerAuth)."""
+    return request.scope.get("state", {}).get(_BEARER)
+
+
+def token_scope(request: Request) -> str | None:
+    """``read`` or ``write`` when the request came with an API token, else None."""
+    bearer = bearer_auth(request)
+    return bearer.scope if bearer else None
+
+
+def session_token(request: Request) -> str | None:
+    """The session token this request is logged in with (None for token requests)."""
+    if bearer_auth(request) is not None:
+        return None
+    return getattr(request.state, _SESSION, "") or request.cookies.get(SESSION_COOKIE) or None
 
 
 def set_current_user(request: Request, user: User | None, session_token: str = "") -> None:
@@ -177,9 +224,58 @@ class AnonCookieMiddleware:
         await self.app(scope, receive, send_with_cookie)
 
 
+class BearerAuth:
+    """Pure ASGI middleware: resolves ``Authorization: Bearer`` API tokens.
+
+    A request with a Bearer header is answered here when the token is unknown
+    or revoked (401), or read-only on a state-changing method (403); otherwise
+    its :class:`~paperwire.accounts.tokens.TokenUser` is left in the request
+    state for :func:`current_user`.  Requests without the header pass untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = None
+        for key, value in scope.get("headers", ()):
+            if key == b"authorization":
+                header = value.decode("latin-1")
+                break
+        token = bearer_token(header)
+        if token is None:
+            await self.app(scope, receive, send)
+            return
+        db = scope["app"].state.db
+        found = await run_in_threadpool(api_tokens.authenticate, db, token, now=utcnow())
+        problem = None
+        if found is None:
+            problem = (401, "unauthorized", BAD_TOKEN)
+        elif scope["method"] not in SAFE_METHODS and not found.can_write:
+            problem = (403, "forbidden", READ_ONLY_TOKEN)
+        if problem is not None:
+            status, slug, message = problem
+            headers = {"cache-control": "no-store"}
+            if status == 401:
+                headers["www-authenticate"] = 'Bearer realm="paperwire", error="invalid_token"'
+            else:
+                headers["www-authenticate"] = 'Bearer realm="paperwire", error="insufficient_scope"'
+            response = JSONResponse(
+                {"error": slug, "message": message}, status_code=status, headers=headers
+            )
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})[_BEARER] = found
+        await self.app(scope, receive, send)
+
+
 def install(app: Any) -> None:
     """Add the security middleware to ``app`` (before it starts serving)."""
     app.add_middleware(AnonCookieMiddleware, settings=app.state.settings)
+    app.add_middleware(BearerAuth)
 
 
 # -- CSRF ---------------------------------------------------------------------------
@@ -219,21 +315,45 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-def _same_origin(request: Request) -> bool:
-    origin = request.headers.get("origin")
-    if not origin or origin == "null":
-        return True
-    netloc = urlsplit(origin).netloc.lower()
+def _netloc(url: str) -> str:
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:
+        return "\x00invalid"
+
+
+def same_origin(request: Request) -> bool:
+    """False when the request says it comes from another site (or from an opaque origin).
+
+    ``Origin`` decides when present (``null`` is refused: it is what sandboxed
+    frames and ``data:`` pages send); otherwise a ``Referer`` must name this
+    site; a request with neither (old clients, scripts) is left to the token.
+    """
     allowed = {
         (request.headers.get("host") or "").lower(),
         urlsplit(_settings(request).base_url).netloc.lower(),
     }
-    return netloc in allowed
+    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
+        return False
+    origin = request.headers.get("origin")
+    if origin is not None:
+        origin = origin.strip()
+        return origin.lower() != "null" and _netloc(origin) in allowed
+    referer = request.headers.get("referer")
+    if referer:
+        return _netloc(referer.strip()) in allowed
+    return True
 
 
 async def check_csrf(request: Request) -> None:
-    """Raise 403 unless the request carries a valid token for this browser."""
-    if not _same_origin(request):
+    """Raise 403 unless the request carries a valid token for this browser.
+
+    A request authenticated by an API token passes: no cookie carries its
+    credential (and :class:`BearerAuth` has checked its scope already).
+    """
+    if bearer_auth(request) is not None:
+        return
+    if not same_origin(request):
         raise HTTPException(status_code=403, detail=CROSS_ORIGIN)
     sent = request.headers.get(CSRF_HEADER)
     if not sent:

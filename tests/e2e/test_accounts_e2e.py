@@ -84,9 +84,15 @@ def page(browser):
 
 
 def sign_up(page, base: str, email: str, name: str) -> None:
+    """Sign up, then log in (an account may log in before its address is confirmed)."""
     page.goto(f"{base}/signup")
     page.fill("input[name=email]", email)
     page.fill("input[name=display_name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.pw-form button[type=submit]")
+    page.wait_for_url(f"{base}/signup/sent")
+    page.click("main a[href='/login']")
+    page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)
     page.click("form.pw-form button[type=submit]")
     page.wait_for_url(f"{base}/")

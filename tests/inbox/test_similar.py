@@ -53,7 +53,7 @@ def test_similar_to_upvotes_and_hybrid_topics(
     assert run_cli("reindex", "--no-progress").returncode == 0
 
     now = datetime(2026, 6, 14, tzinfo=UTC)
-    user = sign_up(inbox_db, "fan@example.org", "correct horse battery staple 42", now=now)
+    user = sign_up(inbox_db, "fan@example.org", "correct horse battery staple 42", now=now).user
     upvotes.set_vote(inbox_db, user.id, "2606.00005", True, now=now)  # Efficient diffusion samplers
     activate("fan@example.org", trending=False, similar_to_upvotes=True)
     activate("topic@example.org", trending=False, topics=["speculative decoding"])

@@ -35,6 +35,17 @@ def _sign_up(client: TestClient, email: str) -> None:
         follow_redirects=False,
     )
     assert reply.status_code == 303, reply.text
+    page = client.get("/login")
+    reply = client.post(
+        "/login",
+        data={
+            "csrf_token": _csrf(page.text),
+            "email": email,
+            "password": "correct horse battery staple 42",
+        },
+        follow_redirects=False,
+    )
+    assert reply.status_code == 303, reply.text
 
 
 @pytest.fixture

@@ -83,11 +83,13 @@ def test_authenticate(db, alice):
 
 
 def test_sign_up_of_existing_email(db, alice):
-    # Its own password: the same outcome as a new account (logged in).
-    assert users.sign_up(db, "alice@example.com", PASSWORD, now=NOW) == alice
-    with pytest.raises(users.EmailTaken, match="log in"):
-        users.sign_up(db, "alice@example.com", "another password", now=NOW)
+    # Never an error: the outcome says which mail to send, the web layer answers alike.
+    assert users.sign_up(db, "alice@example.com", PASSWORD, now=NOW) == users.SignUp(alice, False)
+    taken = users.sign_up(db, "ALICE@example.com", "another password", now=NOW)
+    assert taken == users.SignUp(alice, False)
     assert users.count_users(db) == 1
+    new = users.sign_up(db, "bob@example.com", "another password", now=NOW)
+    assert new.created and not new.user.verified and users.count_users(db) == 2
 
 
 # -- sessions -------------------------------------------------------------------------
@@ -124,6 +126,31 @@ def test_sliding_window_rate_limit(db):
     ratelimit.check(db, [(limit, key)], now=NOW + timedelta(minutes=10, seconds=1))
     ratelimit.clear(db, limit, key)
     ratelimit.check(db, [(limit, key)], now=NOW + timedelta(minutes=3))
+
+
+def test_login_backoff_grows_and_forgets(db):
+    backoff = ratelimit.LOGIN_PAIR
+    key = ratelimit.pair_key("secret", "alice@example.com", "10.0.0.1")
+    at = NOW
+    waits = []
+    for failure in range(1, 9):
+        ratelimit.check_backoff(db, backoff, key, now=at)  # allowed: the delay has passed
+        ratelimit.record(db, [(backoff, key)], now=at)
+        wait = backoff.delay(failure).total_seconds()
+        if wait:
+            with pytest.raises(RateLimited) as info:
+                ratelimit.check_backoff(db, backoff, key, now=at + timedelta(seconds=wait - 1))
+            assert info.value.retry_after == 1
+        waits.append(wait)
+        at += timedelta(seconds=wait)
+    assert waits == [0, 0, 2, 4, 8, 16, 32, 64]  # free tries, then doubling delays
+    assert backoff.delay(100) == backoff.cap
+    # Another address, or the same account elsewhere, is not slowed down.
+    other = ratelimit.pair_key("secret", "alice@example.com", "10.0.0.2")
+    ratelimit.check_backoff(db, backoff, other, now=at)
+    # Failures older than the window are forgotten.
+    ratelimit.check_backoff(db, backoff, key, now=at + backoff.window)
+    assert key.startswith(ratelimit.account_prefix("secret", "alice@example.com"))
 
 
 # -- upvotes --------------------------------------------------------------------------

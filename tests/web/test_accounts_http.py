@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from paperwire.accounts.users import get_user_by_email, set_role
 from paperwire.catalog.record import FeedSubmission, PaperRecord
 from paperwire.catalog.store import get_paper, upsert_records
 from paperwire.db.schema.accounts import users as users_table
@@ -86,6 +87,14 @@ def log_in(client: TestClient, email: str, password: str):
     )
 
 
+def register(client: TestClient, email: str = "alice@example.com", **extra: str):
+    """Sign up and log in (an unconfirmed account may log in and use the site)."""
+    assert sign_up(client, email, **extra).status_code == 303
+    response = log_in(client, email, PASSWORD)
+    assert response.status_code == 303, response.text
+    return response
+
+
 def whoami(client: TestClient) -> dict | None:
     return client.get("/api/session").json()["user"]
 
@@ -96,7 +105,11 @@ def whoami(client: TestClient) -> dict | None:
 def test_sign_up_log_out_log_in(client, app):
     response = sign_up(client, "Alice@Example.com", display_name="Alice", next="/collections")
     assert response.status_code == 303
-    assert response.headers["location"] == "/collections"
+    assert response.headers["location"] == "/signup/sent?next=/collections"
+    assert "paperwire_session=" not in response.headers.get("set-cookie", "")
+    assert whoami(client) is None  # sign-up logs nobody in: it answers every address alike
+    response = log_in(client, "alice@example.com", PASSWORD)
+    assert response.status_code == 303
     cookie = next(
         c for c in response.headers.get_list("set-cookie") if c.startswith("paperwire_session=")
     )
@@ -126,8 +139,7 @@ def test_sign_up_log_out_log_in(client, app):
 def test_secure_cookie_on_https(make_app):
     app = make_app(base_url="https://papers.example.org")
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
-        response = sign_up(client)
-        assert response.status_code == 303
+        response = register(client)
         cookies = response.headers.get_list("set-cookie")
         assert all("Secure" in c for c in cookies if c.startswith("paperwire_"))
 
@@ -138,7 +150,6 @@ def _normalised(html: str, email: str) -> str:
 
 def test_wrong_password_and_unknown_email_look_the_same(client):
     sign_up(client, "alice@example.com")
-    client.post("/logout", data={"csrf_token": token(client, "/submit")})
     wrong = log_in(client, "alice@example.com", "not the password")
     unknown = log_in(client, "nobody@example.com", "not the password")
     assert wrong.status_code == unknown.status_code == 400
@@ -150,15 +161,13 @@ def test_wrong_password_and_unknown_email_look_the_same(client):
 
 
 def test_sign_up_of_an_existing_email(client):
-    sign_up(client, "alice@example.com")
-    client.post("/logout", data={"csrf_token": token(client, "/submit")})
+    first = sign_up(client, "alice@example.com")
     again = sign_up(client, "alice@example.com", password="some other password")
-    assert again.status_code == 400
-    assert "log in instead" in again.text
+    fresh = sign_up(client, "bob@example.com", password="some other password")
+    assert first.status_code == again.status_code == fresh.status_code == 303
+    assert again.headers["location"] == fresh.headers["location"]
+    assert "cannot be used" not in client.get(again.headers["location"]).text
     assert whoami(client) is None
-    # With the account's own password it is simply a login.
-    assert sign_up(client, "alice@example.com").status_code == 303
-    assert whoami(client) is not None
 
 
 @pytest.mark.parametrize(
@@ -176,31 +185,45 @@ def test_sign_up_validation(client, email, password, message):
     assert whoami(client) is None
 
 
-def test_login_rate_limit_returns_429(client):
-    sign_up(client, "alice@example.com")
-    client.post("/logout", data={"csrf_token": token(client, "/submit")})
-    for _ in range(5):
-        assert log_in(client, "alice@example.com", "wrong password!").status_code == 400
-    limited = log_in(client, "alice@example.com", PASSWORD)  # even the right password waits
-    assert limited.status_code == 429
-    assert "Too many attempts" in limited.text
-    assert int(limited.headers["retry-after"]) > 0
-    assert whoami(client) is None
-    # The same for an email that has no account: no enumeration through the limit.
-    for _ in range(5):
-        log_in(client, "nobody@example.com", "wrong password!")
-    assert log_in(client, "nobody@example.com", PASSWORD).status_code == 429
+def test_login_failures_slow_down_one_account_from_one_address(make_app):
+    app = make_app(offline="1")
+    with (
+        TestClient(app, follow_redirects=False, client=("10.0.0.1", 5000)) as attacker,
+        TestClient(app, follow_redirects=False, client=("10.0.0.2", 5000)) as owner,
+    ):
+        sign_up(owner, "alice@example.com")
+        for _ in range(3):
+            assert log_in(attacker, "alice@example.com", "wrong password!").status_code == 400
+        limited = log_in(attacker, "alice@example.com", PASSWORD)  # from there, it waits
+        assert limited.status_code == 429
+        assert "Too many attempts" in limited.text
+        assert int(limited.headers["retry-after"]) > 0
+        assert whoami(attacker) is None
+        # The same for an email that has no account: no enumeration through the limit.
+        for _ in range(3):
+            log_in(attacker, "nobody@example.com", "wrong password!")
+        assert log_in(attacker, "nobody@example.com", PASSWORD).status_code == 429
+        # The owner, from their own address, is not locked out.
+        assert log_in(owner, "alice@example.com", PASSWORD).status_code == 303
 
 
-def test_login_rate_limit_per_address(client):
-    for i in range(20):
-        assert log_in(client, f"user{i}@example.com", "wrong password!").status_code == 400
-    assert log_in(client, "fresh@example.com", "wrong password!").status_code == 429
+def test_login_failures_per_address_have_a_ceiling(home, make_app):
+    (home / "config.toml").write_text("login_failures_per_ip = 6\n")
+    app = make_app(offline="1")
+    with (
+        TestClient(app, follow_redirects=False, client=("10.0.0.3", 5000)) as client,
+        TestClient(app, follow_redirects=False, client=("10.0.0.4", 5000)) as elsewhere,
+    ):
+        sign_up(elsewhere, "alice@example.com")
+        for i in range(6):
+            assert log_in(client, f"user{i}@example.com", "wrong password!").status_code == 400
+        assert log_in(client, "fresh@example.com", "wrong password!").status_code == 429
+        assert log_in(client, "alice@example.com", PASSWORD).status_code == 429
+        assert log_in(elsewhere, "alice@example.com", PASSWORD).status_code == 303
 
 
 def test_escaped_output(client):
-    response = sign_up(client, display_name="<script>alert(1)</script>")
-    assert response.status_code == 303
+    register(client, display_name="<script>alert(1)</script>")
     page = client.get("/collections").text
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -208,6 +231,16 @@ def test_escaped_output(client):
 
 def test_open_redirects_are_refused(client):
     response = sign_up(client, next="https://evil.example/")
+    assert response.headers["location"] == "/signup/sent"
+    response = client.post(
+        "/login",
+        data={
+            "email": "alice@example.com",
+            "password": PASSWORD,
+            "next": "https://evil.example/",
+            "csrf_token": token(client),
+        },
+    )
     assert response.headers["location"] == "/"
     response = client.get("/login?next=//evil.example/")
     assert response.status_code == 303 and response.headers["location"] == "/"
@@ -215,6 +248,7 @@ def test_open_redirects_are_refused(client):
 
 # -- CSRF -----------------------------------------------------------------------------
 
+API_BODIES = {"/api/collections": {"name": "New"}, "/api/me/delete": {"password": PASSWORD}}
 FORM_POSTS = [
     ("/signup", {"email": "x@example.com", "password": PASSWORD}),
     ("/login", {"email": "x@example.com", "password": PASSWORD}),
@@ -227,46 +261,69 @@ FORM_POSTS = [
     ("/collections/reading/remove", {"paper_id": IN_CATALOG}),
     ("/collections/reading/delete", {}),
     (f"/papers/{IN_CATALOG}/collect", {"collection": "reading"}),
+    ("/reset", {"email": "x@example.com"}),
+    ("/account/profile", {"display_name": "Mallory"}),
+    ("/account/verify", {}),
+    ("/account/password", {"password": PASSWORD, "new_password": "x" * 12}),
+    ("/account/email", {"email": "new@example.com", "password": PASSWORD}),
+    ("/account/sessions/end-all", {}),
+    ("/account/tokens", {"name": "t", "scope": "write"}),
+    ("/account/export", {}),
+    ("/account/delete", {"password": PASSWORD}),
+    (f"/moderation/papers/{IN_CATALOG}/hide", {}),
+    ("/api/collections", {}),
+    ("/api/me/delete", {}),
 ]
 
 
-@pytest.mark.parametrize(("path", "data"), FORM_POSTS, ids=[p for p, _ in FORM_POSTS])
-def test_csrf_is_required_on_every_form(make_app, path, data):
+def test_csrf_is_required_on_every_form(make_app):
+    """Every state-changing form and API call refuses a missing, foreign or forged token,
+    and a request from another site (or an opaque origin) even with a good token."""
     app = make_app(offline="1")
     with (
         TestClient(app, follow_redirects=False) as client,
         TestClient(app, follow_redirects=False) as other,
     ):
-        assert sign_up(client).status_code == 303
+        register(client)
+        moderator = get_user_by_email(app.state.db, "alice@example.com")
+        set_role(app.state.db, moderator.id, "moderator")  # the moderation forms too
         good = token(client, "/submit")
         assert client.post("/collections", data={"name": "Reading", "csrf_token": good}).is_redirect
         foreign = token(other, "/login")  # a valid token, but bound to another browser
-        is_api = path.startswith("/api/")
-        for bad in (None, "", foreign, good + "x", "garbage"):
-            if is_api:  # JSON clients send the token in the header
-                headers = {} if bad is None else {"X-CSRF-Token": bad}
-                response = client.post(path, headers=headers)
-            else:
-                form = dict(data) if bad is None else {**data, "csrf_token": bad}
-                response = client.post(path, data=form)
-            assert response.status_code == 403, (bad, response.text)
-            assert "CSRF" in response.text or "cookie" in response.text
-        # A request that names another site as its origin is refused even with a token.
-        response = client.post(
-            path,
-            data=None if is_api else {**data, "csrf_token": good},
-            headers={"Origin": "https://evil.example", "X-CSRF-Token": good},
-        )
-        assert response.status_code == 403
-        # Nothing changed: still logged in, the collection and vote untouched.
+        for path, data in FORM_POSTS:
+            is_api = path.startswith("/api/")
+            for bad in (None, "", foreign, good + "x", "garbage"):
+                if is_api:  # JSON clients send the token in the header
+                    headers = {} if bad is None else {"X-CSRF-Token": bad}
+                    response = client.post(path, headers=headers, json=API_BODIES.get(path))
+                else:
+                    form = dict(data) if bad is None else {**data, "csrf_token": bad}
+                    response = client.post(path, data=form)
+                assert response.status_code == 403, (path, bad, response.text)
+                assert "CSRF" in response.text or "cookie" in response.text
+            # A request that says it comes from elsewhere is refused even with a token.
+            for foreign_origin in (
+                {"Origin": "https://evil.example"},
+                {"Origin": "null"},
+                {"Referer": "https://evil.example/form.html"},
+            ):
+                response = client.post(
+                    path,
+                    data=None if is_api else {**data, "csrf_token": good},
+                    json=API_BODIES.get(path) if is_api else None,
+                    headers={**foreign_origin, "X-CSRF-Token": good},
+                )
+                assert response.status_code == 403, (path, foreign_origin)
+        # Nothing changed: still logged in, the collection, vote and paper untouched.
         assert whoami(client) is not None
         assert get_paper(app.state.db, IN_CATALOG)["upvotes"] == 0
+        assert get_paper(app.state.db, IN_CATALOG)["hidden_at"] is None
         assert "Reading" in client.get("/collections/reading").text
 
 
 def test_token_from_before_login_stops_working(client):
     anon = token(client, "/login")
-    sign_up(client)
+    register(client)
     response = client.post("/collections", data={"name": "x", "csrf_token": anon})
     assert response.status_code == 403
 
@@ -283,7 +340,7 @@ def test_upvote_toggle(client, app):
     assert response.status_code == 401
     assert get_paper(db, ON_FEED)["upvotes"] == 7
 
-    sign_up(client)
+    register(client)
     csrf = token(client, "/submit")
     response = client.post(
         f"/papers/{ON_FEED}/upvote", data={"csrf_token": csrf, "next": "/day/2026-02-01"}
@@ -318,7 +375,7 @@ def test_upvote_toggle(client, app):
 
     # A second user's vote adds to the same count.
     with TestClient(app, follow_redirects=False) as bob:
-        sign_up(bob, "bob@example.com")
+        register(bob, "bob@example.com")
         bob_token = bob.get("/api/session").json()["csrf_token"]
         r = bob.post(api, headers={"X-CSRF-Token": bob_token})
         assert r.json() == {"upvoted": True, "upvotes": 8}
@@ -342,7 +399,7 @@ def test_submit_needs_login(client):
 
 
 def test_submit_by_id_and_url(client, app):
-    sign_up(client, display_name="Alice")
+    register(client, display_name="Alice")
     response = _submit(client, f"https://arxiv.org/abs/{IN_CATALOG}v2")
     assert response.status_code == 200
     assert f"arXiv:{IN_CATALOG} is on the feed of" in response.text
@@ -361,7 +418,7 @@ def test_submit_by_id_and_url(client, app):
 
 
 def test_submit_unknown_paper_offline(client, app):
-    sign_up(client)
+    register(client)
     response = _submit(client, "2603.04567")
     assert response.status_code == 503
     assert "offline" in response.text and "cannot be fetched" in response.text
@@ -371,7 +428,7 @@ def test_submit_unknown_paper_offline(client, app):
 def test_submit_unknown_paper_arxiv_unreachable(make_app):
     app = make_app(arxiv_api_url=f"http://127.0.0.1:{closed_port()}/api/query", arxiv_delay="0")
     with TestClient(app, follow_redirects=False) as client:
-        sign_up(client)
+        register(client)
         response = _submit(client, "https://arxiv.org/abs/2603.04567")
         assert response.status_code == 503
         assert "arXiv cannot be reached" in response.text
@@ -383,7 +440,7 @@ def test_submit_unknown_paper_arxiv_unreachable(make_app):
 
 def test_collections_crud(client, app):
     assert client.get("/collections").status_code == 303  # anonymous: log in first
-    sign_up(client)
+    register(client)
     csrf = token(client, "/collections")
     response = client.post("/collections", data={"name": "To read", "csrf_token": csrf})
     assert response.status_code == 303 and response.headers["location"] == "/collections/to-read"
@@ -425,7 +482,7 @@ def test_collections_crud(client, app):
 
     # Another user sees none of it.
     with TestClient(app, follow_redirects=False) as bob:
-        sign_up(bob, "bob@example.com")
+        register(bob, "bob@example.com")
         assert bob.get("/collections/favourites").status_code == 404
         bob_csrf = token(bob, "/collections")
         r = bob.post("/collections/favourites/delete", data={"csrf_token": bob_csrf})
@@ -444,9 +501,8 @@ def test_add_to_collection_macro(client, app):
     assert f"/login?next=/papers/{ON_FEED}" in anonymous and "<form" not in anonymous
 
     from paperwire.accounts import collections as colls
-    from paperwire.accounts.users import get_user_by_email
 
-    sign_up(client)
+    register(client)
     user = get_user_by_email(app.state.db, "alice@example.com")
     now = colls.as_utc(__import__("datetime").datetime.now())
     colls.create(app.state.db, user.id, "Read <soon>", now=now)
@@ -478,7 +534,7 @@ def test_sign_up_rate_limit_is_configurable(home, make_app):
 
 
 def test_versioned_ids_vote_for_the_paper(client, app):
-    sign_up(client)
+    register(client)
     headers = {"X-CSRF-Token": client.get("/api/session").json()["csrf_token"]}
     response = client.post(f"/api/papers/{ON_FEED}v3/upvote", headers=headers)
     assert response.json() == {"upvoted": True, "upvotes": 8}
@@ -491,9 +547,8 @@ def test_paper_page_offers_collections(client, app):
     assert f'action="/papers/{ON_FEED}/collect"' not in anonymous.text
 
     from paperwire.accounts import collections as colls
-    from paperwire.accounts.users import get_user_by_email
 
-    sign_up(client)
+    register(client)
     user = get_user_by_email(app.state.db, "alice@example.com")
     now = colls.as_utc(__import__("datetime").datetime.now())
     colls.create(app.state.db, user.id, "To read", now=now)
@@ -523,7 +578,7 @@ def test_votes_reach_search_filters_and_sorts(sample_client):
     pid, title, votes = top["paper"]["id"], top["title"], top["paper"]["upvotes"]
     assert pid not in [i["paper"]["id"] for i in search(20, q=title, min_upvotes=votes + 1)]
 
-    sign_up(client)
+    register(client)
     headers = {"X-CSRF-Token": client.get("/api/session").json()["csrf_token"]}
     vote = client.post(f"/api/papers/{pid}/upvote", headers=headers, json={"upvoted": True})
     assert vote.json() == {"upvoted": True, "upvotes": votes + 1}

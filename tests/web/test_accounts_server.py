@@ -44,6 +44,16 @@ def test_accounts_over_real_http(server):
                 "csrf_token": _token(client, "/signup"),
             },
         )
+        assert response.status_code == 303  # sign-up logs nobody in: answers alike for all
+        assert response.headers["location"] == "/signup/sent"
+        response = client.post(
+            "/login",
+            data={
+                "email": "eve@example.com",
+                "password": PASSWORD,
+                "csrf_token": _token(client, "/login"),
+            },
+        )
         assert response.status_code == 303
         cookie = response.headers["set-cookie"]
         assert "paperwire_session=" in cookie and "HttpOnly" in cookie

@@ -69,6 +69,16 @@ def test_logged_in_viewer_sees_own_votes_and_fresh_counts(sample_client):
         },
     )
     assert r.status_code in (302, 303), r.text[:2000]
+    login = sample_client.get("/login").text
+    r = sample_client.post(
+        "/login",
+        data={
+            "email": "reader@example.com",
+            "password": "a long enough password",
+            "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', login).group(1),
+        },
+    )
+    assert r.status_code in (302, 303), r.text[:2000]
     page = sample_client.get("/day/2024-04-04").text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     count = int(re.search(r'action="/papers/2404.03592/upvote".*?data-count>(\d+)<', page, re.S)[1])

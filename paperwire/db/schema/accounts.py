@@ -1,4 +1,4 @@
-"""Account tables: users, sessions, upvotes and collections."""
+"""Account tables: users, sessions, API tokens, upvotes, collections, moderation."""
 
 from sqlalchemy import (
     Column,
@@ -22,6 +22,9 @@ users = Table(
     Column("password_hash", Text, nullable=False, doc="argon2id"),
     Column("display_name", String(255), nullable=False, default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("email_verified_at", DateTime(timezone=True), nullable=True, doc="None: unconfirmed"),
+    Column("role", String(16), nullable=False, server_default="user", doc="user|moderator|admin"),
+    Column("banned_at", DateTime(timezone=True), nullable=True, doc="None: not banned"),
 )
 
 sessions = Table(
@@ -31,8 +34,25 @@ sessions = Table(
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=True),
+    Column("user_agent", String(200), nullable=True, doc="shortened, for the session list"),
 )
 Index("ix_sessions_user_id", sessions.c.user_id)
+
+# Personal access tokens for scripts: only the sha256 of a token is stored.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("scope", String(8), nullable=False, doc="read|write"),
+    Column("token_hash", String(64), nullable=False, unique=True, doc="sha256 of the token"),
+    Column("prefix", String(16), nullable=False, doc="the token's first characters, shown"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_api_tokens_user_id", api_tokens.c.user_id)
 
 upvotes = Table(
     "upvotes",
@@ -75,3 +95,20 @@ auth_attempts = Table(
 Index(
     "ix_auth_attempts_scope_key_at", auth_attempts.c.scope, auth_attempts.c.key, auth_attempts.c.at
 )
+
+# Every moderator action (hide a paper, remove a submission, ban, role change).
+# ``actor_id`` is None for the command line (``via`` = cli) and once the actor has
+# deleted their account.
+moderation_log = Table(
+    "moderation_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor_id", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("via", String(8), nullable=False, doc="site|cli"),
+    Column("action", String(32), nullable=False, doc="e.g. hide_paper, ban_user"),
+    Column("target_kind", String(16), nullable=False, doc="paper|submission|user"),
+    Column("target_id", String(64), nullable=False),
+    Column("note", Text, nullable=True),
+)
+Index("ix_moderation_log_at", moderation_log.c.at)

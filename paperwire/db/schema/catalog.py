@@ -44,6 +44,7 @@ papers = Table(
     Column("seq", Integer, nullable=False, default=0, doc="catalog change counter"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("modified_at", DateTime(timezone=True), nullable=False),
+    Column("hidden_at", DateTime(timezone=True), nullable=True, doc="hidden by a moderator"),
 )
 # ``papers.seq`` orders catalog changes (search catches up from the last seq it
 # saw).  On PostgreSQL it comes from this sequence, handed out under a lock so

@@ -80,12 +80,14 @@ outbox = Table(
     "outbox",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(16), nullable=False, doc="confirm|notice|digest"),
+    Column("kind", String(16), nullable=False, doc="confirm|notice|digest|account"),
     Column(
         "subscription_id",
         ForeignKey("subscriptions.id", ondelete="CASCADE"),
-        nullable=False,
+        nullable=True,
+        doc="None for account mail (verification, reset), which has ``user_id``",
     ),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
     Column(
         "digest_id",
         ForeignKey("digests.id", ondelete="CASCADE"),
@@ -112,6 +114,7 @@ outbox = Table(
 Index("ix_outbox_status_next_attempt_at", outbox.c.status, outbox.c.next_attempt_at)
 Index("ix_outbox_status_id", outbox.c.status, outbox.c.id)  # claims: oldest pending first
 Index("ix_outbox_subscription_id_kind", outbox.c.subscription_id, outbox.c.kind)
+Index("ix_outbox_user_id", outbox.c.user_id)
 
 # The rendered messages, apart from their small, often-updated delivery state
 # (SQLite rewrites a whole row, blob included, on every update).

@@ -15,27 +15,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ... import feed
 from ...catalog.ids import parse_arxiv_id
 from ...feed import Period, PeriodError
 from .. import searching
-from ..hf_shape import HFDailyItem, HFPaper, daily_item, hf_paper
+from ..hf_shape import HFDailyItem, HFPaper, daily_item, hf_paper, web_links
 from ..templating import public_base
-from .pages import trending_page_data
+from .common import ErrorBody, trending_page_data
 
 router = APIRouter(prefix="/api", tags=["papers"])
 
 API_CACHE_CONTROL = "public, max-age=30"
 MAX_LIMIT = 100
-
-
-class ErrorBody(BaseModel):
-    error: str = Field(description="machine-readable code, e.g. invalid_parameter, not_found")
-    message: str = Field(description="what went wrong and how to fix it")
-    detail: list[dict[str, Any]] | None = None
 
 
 class PaperOut(HFPaper):
@@ -287,7 +280,7 @@ async def get_paper(request: Request, paper_id: str) -> Response:
             categories=list(card.categories),
             listedOn=card.listed_on.isoformat() if card.listed_on else None,
             links={"abs": card.abs_url, "pdf": card.pdf_url},
-            codeLinks=list(card.code_links),
+            codeLinks=web_links(card.code_links),
             comment=detail.comment,
             journalRef=detail.journal_ref,
             doi=detail.doi,

@@ -5,11 +5,15 @@ to a search from the last ``QUERY_WINDOW_DAYS`` days of the catalog, newest
 first (subscribe to a topic; a topic with nothing relevant gives an empty
 feed).  ``?view=trending``: trending papers.
 Built with :mod:`xml.etree.ElementTree`, so every text is escaped by the
-serializer; characters XML 1.0 forbids are dropped first.
+serializer; characters XML 1.0 forbids are dropped first.  RSS readers take an
+item's ``<description>`` as HTML, so the abstract is HTML-escaped before the
+serializer escapes it again: a ``<script>`` in an abstract reaches the reader as
+the text "<script>".  (Atom says ``type="text"``, so its summary is escaped once.)
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,7 +31,7 @@ from ... import __version__, feed
 from ...feed import PaperCard
 from .. import searching
 from ..templating import public_base
-from .pages import trending_page_data
+from .common import trending_page_data
 
 router = APIRouter(include_in_schema=False)
 
@@ -128,7 +132,7 @@ def rss(content: FeedContent, base: str, self_url: str) -> bytes:
         _sub(item, "title", card.title)
         _sub(item, "link", url)
         _sub(item, "guid", url, isPermaLink="true")
-        _sub(item, "description", card.abstract)
+        _sub(item, "description", html.escape(xml_text(card.abstract), quote=False))
         _sub(item, "pubDate", format_datetime(_day_time(card.day)))
         if card.authors:
             _sub(item, f"{{{DC_NS}}}creator", ", ".join(card.authors))

@@ -48,7 +48,7 @@ ACCEPTED = (
     "Follow the link in it to confirm your subscription."
 )
 MAX_BODY = 16 * 1024
-TRANSACTIONAL = ("confirm", "notice")
+TRANSACTIONAL = ("confirm", "notice", "account")
 
 
 # -- helpers -----------------------------------------------------------------------
@@ -74,7 +74,9 @@ def _render(
 ) -> Response:
     response = page(request, f"inbox/{name}", context or {}, status_code=status_code)
     response.headers["cache-control"] = "no-store"
-    response.headers["referrer-policy"] = "no-referrer"  # tokens live in these URLs
+    # Tokens live in these URLs: never send them to another site.  (Not no-referrer:
+    # then browsers send "Origin: null" with the forms, which the CSRF check refuses.)
+    response.headers["referrer-policy"] = "same-origin"
     return attach_cookies(request, response)
 
 

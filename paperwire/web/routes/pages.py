@@ -7,7 +7,7 @@ adapter, render.  Anonymous pages are shared through the page cache (see
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -19,6 +19,7 @@ from ...catalog.ids import parse_arxiv_id
 from ...feed import Period, PeriodError
 from .. import searching
 from ..views import PageError, cached_page
+from .common import collection_choices, is_moderator, trending_page_data
 
 router = APIRouter(include_in_schema=False)
 
@@ -153,21 +154,6 @@ def latest_month(request: Request) -> Response:
     return _latest_or_home(request, lambda d: f"/month/{d:%Y-%m}")
 
 
-def trending_page_data(db: Any, now: datetime, limit: int, offset: int) -> tuple[Any, date | None]:
-    """Trending at ``now``; when the window is empty, trending as of the latest day.
-
-    Returns the page and, when it fell back, the day it is anchored on.
-    """
-    result = feed.trending(db, now, limit=limit, offset=offset)
-    if result.total:
-        return result, None
-    latest = feed.latest_day(db)
-    if latest is None or latest >= now.date():
-        return result, None
-    anchor = datetime.combine(latest, time(23, 59, 59), tzinfo=UTC)
-    return feed.trending(db, anchor, limit=limit, offset=offset), latest
-
-
 @router.get("/trending")
 async def trending_page(request: Request, page: PageParam = 1) -> Response:
     """Papers of the last week ranked by time-decayed upvotes."""
@@ -230,9 +216,9 @@ async def paper_page(
         return await run_in_threadpool(_bibtex_response, request, raw, ident)
 
     def build() -> dict[str, Any]:
-        from .accounts import collection_choices  # accounts imports the API routes
-
-        detail = feed.get_paper(_db(request), ident) if ident else None
+        # A hidden paper is absent for everyone but moderators (who never share a cached page).
+        hidden_ok = is_moderator(request)
+        detail = feed.get_paper(_db(request), ident, include_hidden=hidden_ok) if ident else None
         if detail is None:
             raise _not_found(raw, ident)
         return {
