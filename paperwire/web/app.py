@@ -2,11 +2,14 @@
 
 Routers live in ``paperwire.web.routes``, one module per area, each exposing
 ``router``.  Modules may also expose ``async def on_startup(app)`` and
-``async def on_shutdown(app)`` (e.g. the digest scheduler).
+``async def on_shutdown(app)`` (e.g. the mail sender).  ``paperwire serve``
+also runs the background jobs' scheduler in a thread (``jobs=True``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..config import Settings, load_settings
 from ..db import open_database
+from ..jobs.scheduler import Outcome, Scheduler
+from ..jobs.status import Freshness
 from . import errors, security
 from .cache import InvalidateOnWrite, PageCache
 
@@ -30,7 +35,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 # Pages come next because "/" and the feeds are the hot paths (routes are
 # matched in order); their only catch-all, GET /papers/{id:path}, leaves the
 # POST routes under /papers/ to the accounts module.
-ROUTE_MODULES = ["api", "pages", "feeds", "accounts", "inbox"]
+ROUTE_MODULES = ["api", "pages", "feeds", "accounts", "inbox", "health"]
+# Set by `paperwire serve` for its worker processes: "1" runs the job scheduler.
+SERVE_JOBS_ENV = "PAPERWIRE_SERVE_JOBS"
 
 
 # How long anonymous pages and API answers are shared (``page_cache_seconds`` in
@@ -140,10 +147,33 @@ def _route_modules() -> list:
     return [import_module(f"paperwire.web.routes.{name}") for name in ROUTE_MODULES]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app for ``settings`` (default: from the environment)."""
+def _start_jobs(app: FastAPI) -> Scheduler:
+    """The job scheduler in a thread; a pass that changed papers refreshes cached pages."""
+    server_log = logging.getLogger("uvicorn.error")
+
+    def after_pass(outcomes: list[Outcome]) -> None:
+        if any(o.changed for o in outcomes):
+            app.state.page_cache.clear()
+            app.state.freshness.expire()
+
+    return Scheduler(
+        app.state.settings,
+        app.state.db,
+        on_pass=after_pass,
+        log_line=lambda line: server_log.info("jobs: %s", line),
+    ).start()
+
+
+def create_app(settings: Settings | None = None, *, jobs: bool | None = None) -> FastAPI:
+    """Build the app for ``settings`` (default: from the environment).
+
+    ``jobs`` runs the background jobs in this process (default: as ``paperwire
+    serve`` says, i.e. unless ``--no-jobs``; never for an app built in a test).
+    """
     settings = settings or load_settings()
     modules = _route_modules()
+    if jobs is None:
+        jobs = os.environ.get(SERVE_JOBS_ENV) == "1"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -151,7 +181,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hook = getattr(module, "on_startup", None)
             if hook:
                 await hook(app)
+        app.state.jobs_scheduler = _start_jobs(app) if jobs else None
         yield
+        if app.state.jobs_scheduler is not None:
+            await asyncio.to_thread(app.state.jobs_scheduler.stop)
         for module in reversed(modules):
             hook = getattr(module, "on_shutdown", None)
             if hook:
@@ -170,6 +203,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = open_database(settings)
     ttl = float(settings.extra.get("page_cache_seconds", PAGE_CACHE_SECONDS))
     app.state.page_cache = PageCache(ttl=ttl)
+    app.state.freshness = Freshness(app.state.db)  # "catalog updated" in the footer
+    app.state.jobs_scheduler = None
     app.state.nav_links = []  # (label, path) pairs route modules may add to the header
     app.mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static")
     for module in modules:
