@@ -210,11 +210,14 @@ class Upstream:
                 status, content_type, body = upstream.respond(
                     Request(time.monotonic(), parts.path, params)
                 )
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client was killed while its request was held
 
             def log_message(self, *_args: object) -> None:
                 pass
