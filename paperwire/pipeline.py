@@ -42,6 +42,7 @@ from .sources.base import Problem, SyncPage
 log = logging.getLogger(__name__)
 
 Listener = Callable[[Sequence[str]], None]
+STOPPABLE_BATCH = 32  # papers between two looks at ``should_stop`` (one encoder batch)
 _listeners: list[Listener] = []
 _listeners_lock = threading.Lock()
 
@@ -110,12 +111,15 @@ def embed(
     batch_size: int | None = None,
     limit: int | None = None,
     progress: bool | None = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Embedded:
     """Embed the pending papers, then refresh the search backend's vectors.
 
     The model is loaded only when something is pending; a model that cannot be
     loaded (or fails while encoding) is reported in ``error``, never raised:
-    whatever was embedded before the failure is committed and indexed.
+    whatever was embedded before the failure is committed and indexed.  With
+    ``should_stop``, papers are embedded a small batch at a time and the work
+    ends early once it says so (a shutdown waits for one batch, not the backlog).
     """
     from .search.embeddings import EMBED_BATCH, count_pending, embed_pending
     from .search.encoder import get_encoder, model_id_for
@@ -127,9 +131,21 @@ def embed(
         try:
             encoder = get_encoder(settings)
             result.model_id = encoder.model_id
-            result.embedded = embed_pending(
-                db, encoder, batch_size=batch_size or EMBED_BATCH, limit=limit, progress=progress
-            )
+            if should_stop is None:
+                result.embedded = embed_pending(
+                    db,
+                    encoder,
+                    batch_size=batch_size or EMBED_BATCH,
+                    limit=limit,
+                    progress=progress,
+                )
+            else:
+                while not should_stop() and (limit is None or result.embedded < limit):
+                    size = STOPPABLE_BATCH if limit is None else min(STOPPABLE_BATCH, limit)
+                    done = embed_pending(db, encoder, batch_size=size, limit=size)
+                    result.embedded += done
+                    if done < size:
+                        break
         except Exception as exc:  # model missing, corrupt, out of memory...
             log.warning("embedding failed: %s", exc)
             result.error = f"embedding failed: {exc}"

@@ -44,6 +44,7 @@ JOBS: tuple[Job, ...] = (arxiv.JOB, hf.JOB, embed.JOB, digests.JOB)
 BY_NAME: dict[str, Job] = {job.name: job for job in JOBS}
 MAX_BACKOFF = 6 * 3600.0  # seconds: a failing job is still retried four times a day
 KEEP_RUNS = timedelta(days=30)
+PRUNE_EVERY = 50  # runs between two prunings (a pass every 5 minutes writes ~1,000 runs a day)
 SCHEDULER_LOCK = "jobs:scheduler"
 
 # What a pass did with each job.
@@ -147,7 +148,8 @@ def run_job(job: Job, ctx: JobContext, *, force: bool = False, triggered: bool =
             runs.finish(db, run_id, runs.OK, ctx.now(), counts)
             outcome = Outcome(job.name, RAN, runs.OK, counts)
         outcome.seconds = (ctx.now() - started).total_seconds()
-        runs.prune(db, job.name, now - KEEP_RUNS)
+        if run_id % PRUNE_EVERY == 0:
+            runs.prune(db, job.name, now - KEEP_RUNS)
         return outcome
 
 

@@ -23,6 +23,21 @@ from . import runs
 from .scheduler import JOBS, next_due
 
 INGESTION = ("arxiv", "hf")
+PENDING_TTL = 15.0  # seconds a pending-embeddings count is reused (a scan of the catalog)
+_pending: dict[str, tuple[float, int]] = {}
+_pending_lock = threading.Lock()
+
+
+def _pending_embeddings(settings: Settings, db: Database) -> int:
+    """The pending count, shared for a few seconds: monitors may ask /healthz often."""
+    with _pending_lock:
+        cached = _pending.get(db.url)
+        if cached is not None and time.monotonic() - cached[0] < PENDING_TTL:
+            return cached[1]
+    count = pipeline.pending_embeddings(settings, db)
+    with _pending_lock:
+        _pending[db.url] = (time.monotonic(), count)
+    return count
 
 
 def _age(now: datetime, then: datetime | None) -> float | None:
@@ -98,7 +113,7 @@ def health(settings: Settings, db: Database, now: datetime) -> tuple[int, dict[s
         "database": {"ok": True},
         "jobs": jobs,
         "failing_jobs": failing,
-        "embeddings": {"pending": pipeline.pending_embeddings(settings, db)},
+        "embeddings": {"pending": _pending_embeddings(settings, db)},
         "max_failing_seconds": settings.health_max_failing,
     }
     return (503 if failing else 200), body

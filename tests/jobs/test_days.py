@@ -130,6 +130,16 @@ def test_a_rerun_changes_nothing(jobs, upstream) -> None:
     assert snapshot() == before
     assert jobs.search("ECG image datasets digitization") == found
 
+    table = jobs.cli("jobs", "status", "--at", f"{DAY1}T06:06:30Z")
+    assert table.returncode == 0
+    assert [line.split()[0] for line in table.stdout.splitlines()[1:5]] == [
+        "arxiv",
+        "hf",
+        "embed",
+        "digests",
+    ]
+    assert " ok " in table.stdout and "2025-06-10 06:11:" in table.stdout  # next due
+
     # Run again at once: nothing is due, nothing is asked.
     upstream.log.clear()
     idle = jobs.run(f"{DAY1}T06:07:00Z")

@@ -74,3 +74,40 @@ def test_serve_picks_up_a_new_day_by_itself(jobs, upstream, home) -> None:
         assert before["finished_at"] <= after["started_at"], (before, after)
     runners = [r["runner"] for r in runs]
     assert sum(a != b for a, b in pairwise(runners)) <= 1
+
+
+def test_worker_runs_the_jobs_and_stops_cleanly(jobs, upstream, home) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    upstream.publish(DAY1)
+    env = {
+        **os.environ,
+        "PAPERWIRE_HOME": str(home),
+        **jobs.env,
+        "PAPERWIRE_JOBS_INTERVAL": "1",
+        "PAPERWIRE_SYNC_START": "2025-06-09",
+    }
+    log = home / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "paperwire", "worker"], env=env, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while "paperwire worker: jobs every" not in log.read_text():  # migrated, started
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        while jobs.pending() or not jobs.ids() >= set(NEW[DAY1]):
+            assert worker.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(60)
+    assert code == 0, log.read_text()
+    text = log.read_text()
+    assert "arxiv: ok" in text and "embed: ok" in text and "paperwire worker: stopped" in text
+    assert all(r["status"] != "running" for r in jobs.job_runs())

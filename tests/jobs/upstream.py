@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -133,6 +134,45 @@ def rfc2822(day: str, hour: int) -> str:
 
     y, m, d = (int(x) for x in day.split("-"))
     return format_datetime(datetime(y, m, d, hour, 0, tzinfo=UTC), usegmt=True)
+
+
+def hf_item(rec: dict, day: str, votes: int, n: int, *, repo: str | None) -> dict:
+    """A ``daily_papers`` item for corpus record ``rec`` listed on ``day`` (made-up HF data)."""
+    user = {
+        "_id": f"65f0c0ffee{n:014d}",
+        "avatarUrl": f"/avatars/{n:032x}.svg",
+        "fullname": f"Daily Reader {n}",
+        "name": f"daily-reader-{n}",
+        "type": "user",
+        "isPro": False,
+    }
+    paper = {
+        "id": rec["id"],
+        "authors": [
+            {"_id": f"6850{n:04d}{i:012d}", "name": name, "hidden": False}
+            for i, name in enumerate(rec["authors"])
+        ],
+        "publishedAt": f"{(date.fromisoformat(day) - timedelta(days=1)).isoformat()}T14:00:00.000Z",
+        "submittedOnDailyAt": f"{day}T06:{10 + n % 40:02d}:00.000Z",
+        "title": " ".join(rec["title"].split()),
+        "summary": rec["abstract"],
+        "upvotes": votes,
+        "discussionId": f"6850{n:020x}",
+        "submittedOnDailyBy": user,
+    }
+    if repo:
+        paper["githubRepo"] = repo
+        paper["githubStars"] = 40 + 17 * n
+    return {
+        "paper": paper,
+        "publishedAt": paper["publishedAt"],
+        "title": paper["title"],
+        "summary": rec["abstract"],
+        "thumbnail": f"https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/{rec['id']}.png",
+        "numComments": n % 4,
+        "submittedBy": user,
+        "isAuthorParticipating": False,
+    }
 
 
 # -- the server ------------------------------------------------------------------------------
