@@ -22,14 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from .. import pipeline
 from ..catalog.sync import SyncReport, load_state
 from ..config import Settings
-from ..sources import oai_pmh
-from ..sources.arxiv_api import PoliteClient
 from ..sources.base import Problem, SyncPage
 from .base import Counts, JobContext
+
+if TYPE_CHECKING:  # the HTTP client is imported when a harvest runs, not with the web app
+    from ..sources.arxiv_api import PoliteClient
 
 METADATA_PREFIX = "arXivRaw"  # carries version numbers, so new versions replace old metadata
 BACKFILL_DAYS = 3
@@ -85,6 +87,8 @@ class ArxivJob:
         return None
 
     def run(self, ctx: JobContext) -> Counts:
+        from ..sources.arxiv_api import PoliteClient
+
         settings, db = ctx.settings, ctx.db
         wanted = set(settings.categories)
         counts: Counts = {
@@ -112,7 +116,7 @@ class ArxivJob:
                     counts["pages"] += report.pages
                     counts["changed"] += len(report.changed_ids)
                     state = load_state(db, state_key(set_spec)) or {}
-                    counts[f"from:{set_spec}"] = state.get("last_datestamp")
+                    counts[f"next_from:{set_spec}"] = state.get("last_datestamp")
             finally:
                 counts["requests"] = client.requests
         if problems:
@@ -128,6 +132,8 @@ class ArxivJob:
         counts: Counts,
         problems: list[str],
     ) -> SyncReport:
+        from ..sources import oai_pmh
+
         key = state_key(set_spec)
         state = load_state(ctx.db, key)
         if state and not state.get("done") and state.get("token"):

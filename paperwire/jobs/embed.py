@@ -33,7 +33,8 @@ class EmbedJob:
     def run(self, ctx: JobContext) -> Counts:
         ctx.check_stop()
         result = pipeline.embed(ctx.settings, ctx.db, should_stop=ctx.stop.is_set)
-        ctx.check_stop()  # stopped midway: what was embedded is kept and indexed
+        if result.pending and not result.error:
+            ctx.check_stop()  # stopped midway: what was embedded is kept and indexed
         counts: Counts = {
             "embedded": result.embedded,
             "pending": result.pending,

@@ -19,7 +19,6 @@ from .. import pipeline
 from ..catalog.sync import load_state, save_state
 from ..config import Settings
 from ..sources.base import Problem
-from ..sources.hf_api import HfClient, Listing, fetch_day
 from .base import Counts, JobContext
 
 STATE_KEY = "job:hf"
@@ -55,6 +54,8 @@ class HfJob:
         return None
 
     def run(self, ctx: JobContext) -> Counts:
+        from ..sources.hf_api import HfClient, Listing, fetch_day  # HTTP: only when it runs
+
         settings, db = ctx.settings, ctx.db
         now = ctx.now()
         state = load_state(db, STATE_KEY) or {}

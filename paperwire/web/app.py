@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -25,7 +26,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..config import Settings, load_settings
 from ..db import open_database
-from ..jobs.scheduler import Outcome, Scheduler
 from ..jobs.status import Freshness
 from . import errors, security
 from .cache import InvalidateOnWrite, PageCache
@@ -147,8 +147,10 @@ def _route_modules() -> list:
     return [import_module(f"paperwire.web.routes.{name}") for name in ROUTE_MODULES]
 
 
-def _start_jobs(app: FastAPI) -> Scheduler:
+def _start_jobs(app: FastAPI) -> Any:
     """The job scheduler in a thread; a pass that changed papers refreshes cached pages."""
+    from ..jobs.scheduler import Outcome, Scheduler
+
     server_log = logging.getLogger("uvicorn.error")
 
     def after_pass(outcomes: list[Outcome]) -> None:
