@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the HTTP client is imported when a harvest runs, not with t
 
 METADATA_PREFIX = "arXivRaw"  # carries version numbers, so new versions replace old metadata
 BACKFILL_DAYS = 3
+_TOTALS = ("records", "inserted", "updated", "unchanged", "skipped", "pages", "changed")
 # Groups that are OAI sets of their own; every other archive is a subset of ``physics``.
 _GROUPS = {"cs", "econ", "eess", "math", "q-bio", "q-fin", "stat"}
 
@@ -91,36 +92,20 @@ class ArxivJob:
 
         settings, db = ctx.settings, ctx.db
         wanted = set(settings.categories)
-        counts: Counts = {
-            "records": 0,
-            "inserted": 0,
-            "updated": 0,
-            "unchanged": 0,
-            "skipped": 0,
-            "other_categories": 0,
-            "pages": 0,
-            "requests": 0,
-            "changed": 0,
-        }
+        counts = ctx.counts  # filled as pages are written, so a failed run still tells
+        counts.update(dict.fromkeys(_TOTALS, 0), other_categories=0, requests=0)
         problems: list[str] = []
         with PoliteClient(settings, sleep=ctx.sleep, log=ctx.log) as client:
             try:
                 for set_spec in sets_for(wanted):
                     ctx.check_stop()
-                    report = self._harvest(ctx, client, set_spec, wanted, counts, problems)
-                    counts["records"] += report.records
-                    counts["inserted"] += report.stats.inserted
-                    counts["updated"] += report.stats.updated
-                    counts["unchanged"] += report.stats.unchanged
-                    counts["skipped"] += report.skipped
-                    counts["pages"] += report.pages
-                    counts["changed"] += len(report.changed_ids)
+                    self._harvest(ctx, client, set_spec, wanted, counts, problems)
                     state = load_state(db, state_key(set_spec)) or {}
                     counts[f"next_from:{set_spec}"] = state.get("last_datestamp")
             finally:
                 counts["requests"] = client.requests
-        if problems:
-            counts["problems"] = problems[:20]
+                if problems:
+                    counts["problems"] = problems[:20]
         return counts
 
     def _harvest(
@@ -152,8 +137,19 @@ class ArxivJob:
             carried = {"last_datestamp": last} if last else None
         pages = _kept(oai_pmh.harvest_pages(client, harvest, carried), wanted, counts)
         report = SyncReport(key=key)
+        base = {k: counts[k] for k in _TOTALS}
 
-        def between_pages(_page: SyncPage, _report: SyncReport) -> None:
+        def between_pages(_page: SyncPage, rep: SyncReport) -> None:
+            done = {
+                "records": rep.records,
+                "inserted": rep.stats.inserted,
+                "updated": rep.stats.updated,
+                "unchanged": rep.stats.unchanged,
+                "skipped": rep.skipped,
+                "pages": rep.pages,
+                "changed": len(rep.changed_ids),
+            }
+            counts.update({k: base[k] + done[k] for k in _TOTALS})
             ctx.check_stop()
 
         pipeline.sync(

@@ -46,6 +46,9 @@ class JobContext:
     clock: Clock = system_clock
     stop: threading.Event = field(default_factory=threading.Event)
     log: Callable[[str], None] = lambda _message: None
+    # The running job's counts: a job may fill them as it goes, so that a run that
+    # fails midway still records what it did (the scheduler empties them per run).
+    counts: Counts = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock()

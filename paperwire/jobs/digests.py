@@ -37,9 +37,10 @@ class DigestsJob:
     def run(self, ctx: JobContext) -> Counts:
         ctx.check_stop()
         report = runner.run(ctx.db, ctx.settings, ctx.now(), wait=LOCK_WAIT)
-        counts: Counts = {
-            k: v for k, v in report.as_dict().items() if k not in ("seconds", "unreachable")
-        }
+        counts = ctx.counts  # recorded also when the run fails below
+        counts.update(
+            (k, v) for k, v in report.as_dict().items() if k not in ("seconds", "unreachable")
+        )
         if report.locked:
             raise DigestsFailed("another digest run held the inbox lock")
         if report.unreachable:

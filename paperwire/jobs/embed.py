@@ -35,12 +35,13 @@ class EmbedJob:
         result = pipeline.embed(ctx.settings, ctx.db, should_stop=ctx.stop.is_set)
         if result.pending and not result.error:
             ctx.check_stop()  # stopped midway: what was embedded is kept and indexed
-        counts: Counts = {
-            "embedded": result.embedded,
-            "pending": result.pending,
-            "model_id": result.model_id,
-            "changed": result.embedded,
-        }
+        counts = ctx.counts
+        counts.update(
+            embedded=result.embedded,
+            pending=result.pending,
+            model_id=result.model_id,
+            changed=result.embedded,
+        )
         if result.error:
             raise EmbedFailed(
                 f"{result.error} ({result.embedded} embedded, {result.pending} pending)"

@@ -60,17 +60,14 @@ class HfJob:
         now = ctx.now()
         state = load_state(db, STATE_KEY) or {}
         fetched: dict[str, str] = dict(state.get("fetched") or {})
-        counts: Counts = {
-            "days": 0,
-            "listed": 0,
-            "inserted": 0,
-            "updated": 0,
-            "unchanged": 0,
-            "details": 0,
-            "skipped": 0,
-            "requests": 0,
-            "changed": 0,
-        }
+        counts = ctx.counts  # filled day by day, so a failed run still tells
+        counts.update(
+            dict.fromkeys(
+                ("days", "listed", "inserted", "updated", "unchanged", "details", "skipped"), 0
+            ),
+            requests=0,
+            changed=0,
+        )
         problems: list[str] = []
         with HfClient(settings, sleep=ctx.sleep, log=ctx.log) as client:
             try:
@@ -98,9 +95,9 @@ class HfJob:
                     counts["changed"] += len(stats.changed_ids or [])
             finally:
                 counts["requests"] = client.requests
-        counts["skipped"] = len(problems)
-        if problems:
-            counts["problems"] = problems[:20]
+                counts["skipped"] = len(problems)
+                if problems:
+                    counts["problems"] = problems[:20]
         return counts
 
 

@@ -96,7 +96,8 @@ class Outcome:
 
     @property
     def changed(self) -> bool:
-        return self.status == runs.OK and bool(self.counts.get("changed"))
+        """Whether the run changed papers (a failed run may have, before it failed)."""
+        return self.action == RAN and bool(self.counts.get("changed"))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -134,16 +135,18 @@ def run_job(job: Job, ctx: JobContext, *, force: bool = False, triggered: bool =
             return Outcome(job.name, RAN, runs.SKIPPED, error=reason)
         run_id = runs.start(db, job.name, now)
         started = ctx.now()
+        ctx.counts = {}
         try:
             counts = job.run(ctx)
         except (Stopped, KeyboardInterrupt):
-            runs.finish(db, run_id, runs.INTERRUPTED, ctx.now(), {}, "stopped by a shutdown")
+            stopped = "stopped by a shutdown"
+            runs.finish(db, run_id, runs.INTERRUPTED, ctx.now(), ctx.counts, stopped)
             raise
         except Exception as exc:
             error = str(exc) or type(exc).__name__
             log.warning("job %s failed: %s", job.name, error)
-            runs.finish(db, run_id, runs.FAILED, ctx.now(), {}, error)
-            outcome = Outcome(job.name, RAN, runs.FAILED, error=error)
+            runs.finish(db, run_id, runs.FAILED, ctx.now(), ctx.counts, error)
+            outcome = Outcome(job.name, RAN, runs.FAILED, dict(ctx.counts), error=error)
         else:
             runs.finish(db, run_id, runs.OK, ctx.now(), counts)
             outcome = Outcome(job.name, RAN, runs.OK, counts)

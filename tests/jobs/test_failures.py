@@ -88,6 +88,34 @@ def test_an_upstream_503_then_success(jobs, upstream, home) -> None:
         assert well.status_code == 200 and well.json()["failing_jobs"] == []
 
 
+def test_a_run_failing_midway_records_what_it_did_before(jobs, upstream) -> None:
+    upstream.page_size = 2  # day 1's seven records come in four pages
+    upstream.publish(DAY1)
+    third = upstream.fault(
+        lambda r: r.params.get("resumptionToken", "").endswith("offset=4"), times=None
+    )
+
+    first = jobs.cli("jobs", "run", "--at", _at(0), "--only", "arxiv", "--json")
+    assert first.returncode == 1
+    (failed,) = first.json()
+    assert failed["status"] == "failed" and "unavailable" in failed["error"]
+    assert jobs.ids() == set(NEW[DAY1][:4])  # two pages were written before the failure
+    written = {"pages": 2, "records": 4, "inserted": 4, "changed": 4, "requests": 2 + 5}
+    assert {k: failed["counts"][k] for k in written} == written
+    # What a later `jobs status` and the recorded run say, not only the run's own reply.
+    last = jobs.status(_at(1))["arxiv"]["last_run"]
+    assert last["status"] == "failed" and last["counts"] == failed["counts"]
+    (row,) = jobs.job_runs("arxiv")
+    assert row["status"] == "failed" and row["counts"] == failed["counts"]
+
+    third.times = 0  # arXiv is back: the next run counts only what it does itself
+    later = jobs.run(_at(6), "--only", "arxiv")
+    assert later["arxiv"]["status"] == "ok"
+    assert later["arxiv"]["counts"]["pages"] == 2 and later["arxiv"]["counts"]["inserted"] == 2
+    assert jobs.ids() == set(NEW[DAY1])
+    assert [r["counts"]["inserted"] for r in jobs.job_runs("arxiv")] == [4, 2]
+
+
 def test_kill_minus_9_mid_run_then_a_rerun_finishes_without_duplicates_or_gaps(
     jobs, upstream
 ) -> None:
@@ -141,6 +169,7 @@ def test_a_model_that_cannot_load_leaves_papers_searchable_then_they_are_embedde
     done = {o["job"]: o for o in first.json()}
     assert done["arxiv"]["status"] == "ok" and done["hf"]["status"] == "ok"
     assert done["embed"]["status"] == "failed" and "embedding failed" in done["embed"]["error"]
+    assert done["embed"]["counts"] == {**done["embed"]["counts"], "embedded": 0, "pending": 7}
     assert jobs.pending() == 7
     target = NEW[DAY1][0]
     assert jobs.search(jobs.paper(target)["title"])[0] == target  # by keywords
