@@ -65,15 +65,23 @@ class Jobs:
         assert result.returncode == 0, result.stderr
         return {j["job"]: j for j in result.json()["jobs"]}
 
+    @property
+    def settings(self) -> Any:
+        from paperwire.config import load_settings
+
+        return load_settings({"PAPERWIRE_HOME": str(self.home), **self.env})
+
     def search(self, query: str) -> list[str]:
-        result = self.cli("search", query, "--json", "--limit", "50")
-        assert result.returncode == 0, result.stderr
-        return [hit["id"] for hit in result.json()]
+        """Ids of the hybrid search's hits, through the search interface (as the site asks;
+        in this process, so the query encoder is loaded once for all tests)."""
+        from paperwire.search.backend import get_backend
+
+        return [hit.id for hit in get_backend(self.settings).search(query, limit=50).hits]
 
     def similar(self, paper_id: str) -> list[str]:
-        result = self.cli("similar", paper_id, "--json")
-        assert result.returncode == 0, result.stderr
-        return [hit["id"] for hit in result.json()]
+        from paperwire.search.backend import get_backend
+
+        return [hit.id for hit in get_backend(self.settings).similar(paper_id, limit=10)]
 
     @property
     def db(self) -> Database:

@@ -115,7 +115,8 @@ def test_a_rerun_changes_nothing(jobs, upstream) -> None:
             )
 
     before = snapshot()
-    found = jobs.search("ECG image datasets digitization")
+    cli_search = ("search", "ECG image datasets digitization", "--json")
+    found = jobs.cli(*cli_search).json()
     upstream.log.clear()
     again = jobs.run(f"{DAY1}T06:06:00Z")  # one interval (5 min) later: everything is due
     assert all(o["action"] == "ran" and o["status"] == "ok" for o in again.values()), again
@@ -128,7 +129,7 @@ def test_a_rerun_changes_nothing(jobs, upstream) -> None:
     assert len(upstream.requests("/oai")) == 1 and arxiv["requests"] == 1
     assert [r.params["date"] for r in upstream.requests("/api/daily_papers")] == [DAY1]
     assert snapshot() == before
-    assert jobs.search("ECG image datasets digitization") == found
+    assert jobs.cli(*cli_search).json() == found and found[0]["id"] == "2506.06315"
 
     table = jobs.cli("jobs", "status", "--at", f"{DAY1}T06:06:30Z")
     assert table.returncode == 0
