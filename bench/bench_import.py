@@ -44,9 +44,9 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="paperwire-bench-import-"))
     os.environ["PAPERWIRE_HOME"] = str(home)
     from paperwire.catalog.importer import import_files
-    from paperwire.cli.catalog import refresh_derived
     from paperwire.config import load_settings
     from paperwire.db import open_database
+    from paperwire.pipeline import catalog_changed
 
     settings = load_settings()
     db = open_database(settings)
@@ -59,7 +59,7 @@ def main() -> None:
         rows.append((label, report.records, report.seconds))
         if args.with_index:
             started = time.perf_counter()
-            refresh_derived(settings, db, report.changed_ids)
+            catalog_changed(settings, db, report.changed_ids)
             rows.append(
                 ("  + index update", len(report.changed_ids), time.perf_counter() - started)
             )

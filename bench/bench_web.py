@@ -82,14 +82,11 @@ def prepare(home: Path) -> dict[str, float]:
     script = (
         "from pathlib import Path\n"
         "from paperwire.cli.common import database, settings\n"
-        "from paperwire.cli.catalog import refresh_derived\n"
+        "from paperwire.pipeline import catalog_changed\n"
         "cfg = settings(); db = database(cfg)\n"
-        "try:\n"
-        "    from paperwire.search import embeddings\n"
-        f"    embeddings.seed_embeddings(db, Path({str(SAMPLE_EMBEDDINGS)!r}))\n"
-        "except (ImportError, OSError):\n"
-        "    pass\n"
-        "refresh_derived(cfg, db, [])\n"
+        "from paperwire.search import embeddings\n"
+        f"embeddings.seed_embeddings(db, Path({str(SAMPLE_EMBEDDINGS)!r}))\n"
+        "catalog_changed(cfg, db, [])\n"
     )
     run([sys.executable, "-c", script], env)
     timings["index_sync_s"] = time.perf_counter() - started
@@ -187,7 +184,7 @@ def measure(home: Path, args: argparse.Namespace, cache: bool) -> dict[str, dict
         config.write_text("page_cache_seconds = 0\n")
         env["PAPERWIRE_CONFIG"] = str(config)
     results: dict[str, dict] = {}
-    with ServerProcess(home, env=env, workers=args.workers) as server:
+    with ServerProcess(home, env=env, workers=args.workers, jobs=False) as server:
         urls = targets(server.url)
         with httpx.Client(base_url=server.url, timeout=120) as client:
             for path in urls.values():  # warm: query encoder, SQLite page cache

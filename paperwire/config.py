@@ -14,6 +14,7 @@ import secrets
 import tempfile
 import tomllib
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 
 import platformdirs
@@ -40,6 +41,16 @@ class Settings:
     arxiv_delay: float = 3.0
     offline: bool = False
     model_dir: Path | None = None
+    # Background jobs (paperwire/jobs): how often the scheduler looks for work,
+    # what the arXiv harvest keeps, and how Hugging Face Daily Papers is polled.
+    jobs_interval: float = 300.0
+    arxiv_categories: str = "cs.AI,cs.CL,cs.CV,cs.LG"
+    sync_start: str = ""
+    hf_api_url: str = "https://huggingface.co"
+    hf_delay: float = 1.0
+    hf_days: int = 3
+    hf_refresh: float = 3600.0
+    health_max_failing: float = 3600.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -56,6 +67,11 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The arXiv categories the harvest keeps (``PAPERWIRE_ARXIV_CATEGORIES``)."""
+        return tuple(c for c in (p.strip() for p in self.arxiv_categories.split(",")) if c)
 
 
 def default_home() -> Path:
@@ -144,6 +160,24 @@ def _load_secret(home: Path) -> str:
     return path.read_text().strip()
 
 
+def _check_jobs(kwargs: dict[str, object]) -> None:
+    """Fail at start-up, not at the first harvest, on a bad jobs setting."""
+    start = str(kwargs.get("sync_start") or "")
+    if start:
+        try:
+            date.fromisoformat(start)
+        except ValueError as exc:
+            raise ValueError(
+                f"PAPERWIRE_SYNC_START must be a date (YYYY-MM-DD), got {start!r}"
+            ) from exc
+    interval = kwargs.get("jobs_interval")
+    if interval is not None and float(interval) <= 0:  # type: ignore[arg-type]
+        raise ValueError("PAPERWIRE_JOBS_INTERVAL must be a positive number of seconds")
+    days = kwargs.get("hf_days")
+    if days is not None and not 1 <= int(days) <= 31:  # type: ignore[call-overload]
+        raise ValueError("PAPERWIRE_HF_DAYS must be between 1 and 31")
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default: ``os.environ``) and the config file."""
     env = dict(os.environ if env is None else env)
@@ -163,6 +197,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     extra = {k: v for k, v in values.items() if k not in names}
     if kwargs.get("smtp_tls", "none") not in SMTP_TLS_MODES:
         raise ValueError(f"PAPERWIRE_SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}")
+    _check_jobs(kwargs)
     if not kwargs.get("database_url"):
         kwargs["database_url"] = f"sqlite:///{home / 'paperwire.db'}"
     check_secret_key(str(kwargs["database_url"]), str(kwargs.get("secret_key") or ""), home)

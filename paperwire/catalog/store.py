@@ -4,8 +4,12 @@ Merge rules, so that any order of imports converges and re-imports are no-ops:
 - a record with a *newer* version replaces the versioned fields (title,
   abstract, authors, categories, comment, journal ref, DOI, licence, updated);
 - otherwise a record only fills fields the catalog does not know yet;
-- the first listing day and submission date known are kept; code links and
+- the first listing day and submission date known are kept (so a later
+  version or metadata update never moves a paper to another day); code links and
   links are unioned; external upvotes take the newest value from their source.
+
+Hugging Face listing details (submitter, thumbnail, stars, comments) go to
+``hf_listings`` in the same transaction as their papers.
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 
 from ..db import Database
-from ..db.schema.catalog import feed_submissions, paper_categories, paper_versions, papers
+from ..db.schema.catalog import (
+    feed_submissions,
+    hf_listings,
+    paper_categories,
+    paper_versions,
+    papers,
+)
 from .record import PaperRecord, content_hash
 
 VERSIONED = (
@@ -57,11 +67,13 @@ class UpsertStats:
     updated: int = 0
     unchanged: int = 0
     changed_ids: list[str] | None = None
+    listings_changed: int = 0  # hf_listings rows written
 
     def add(self, other: UpsertStats) -> None:
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
+        self.listings_changed += other.listings_changed
 
 
 def _empty(value: Any) -> bool:
@@ -136,8 +148,17 @@ def _chunks(items: Sequence[str], size: int = 900) -> Iterable[Sequence[str]]:
         yield items[i : i + size]
 
 
-def upsert_records(db: Database, records: Sequence[PaperRecord]) -> UpsertStats:
-    """Merge ``records`` into the catalog in one transaction (all or nothing)."""
+LISTING_FIELDS = tuple(c.name for c in hf_listings.columns if c.name not in ("fetched_at",))
+
+
+def upsert_records(
+    db: Database, records: Sequence[PaperRecord], *, listings: Sequence[dict[str, Any]] = ()
+) -> UpsertStats:
+    """Merge ``records`` into the catalog in one transaction (all or nothing).
+
+    ``listings`` are ``hf_listings`` rows (keys :data:`LISTING_FIELDS`) of papers
+    among ``records``; a row that equals the stored one is not written again.
+    """
     stats = UpsertStats(changed_ids=[])
     if not records:
         return stats
@@ -230,7 +251,36 @@ def upsert_records(db: Database, records: Sequence[PaperRecord]) -> UpsertStats:
             )
         if new_subs:
             db.upsert(conn, feed_submissions, list(new_subs.values()), key=["paper_id"])
+        if listings:
+            stats.listings_changed = _write_listings(db, conn, listings, now)
     return stats
+
+
+def _write_listings(db: Database, conn: Any, rows: Sequence[dict[str, Any]], now: datetime) -> int:
+    """Upsert the listing rows that differ from what is stored; returns how many."""
+    latest = {row["paper_id"]: {k: row.get(k) for k in LISTING_FIELDS} for row in rows}
+    stored: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(list(latest)):
+        for r in conn.execute(select(hf_listings).where(hf_listings.c.paper_id.in_(chunk))):
+            stored[r.paper_id] = {k: r._mapping[k] for k in LISTING_FIELDS}
+    changed = []
+    for pid, row in latest.items():
+        old = stored.get(pid)
+        if old is not None:
+            row["day"] = old["day"]  # the first day on Daily Papers is kept, like the feed's
+        if old != row:
+            changed.append({**row, "fetched_at": now})
+    if changed:
+        update = [k for k in LISTING_FIELDS if k != "paper_id"]
+        db.upsert(conn, hf_listings, changed, key=["paper_id"], update=[*update, "fetched_at"])
+    return len(changed)
+
+
+def get_hf_listing(db: Database, paper_id: str) -> dict[str, Any] | None:
+    """What Hugging Face Daily Papers said about a paper (submitter, thumbnail...), if listed."""
+    with db.connect() as conn:
+        row = conn.execute(select(hf_listings).where(hf_listings.c.paper_id == paper_id)).first()
+        return dict(row._mapping) if row else None
 
 
 def get_paper(db: Database, paper_id: str) -> dict[str, Any] | None:

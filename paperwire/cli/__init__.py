@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import catalog, digest, search, sync, users, web
+from . import catalog, digest, jobs, search, sync, users, web
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -18,7 +18,7 @@ def cli() -> None:
     """
 
 
-for module in (catalog, sync, search, web, digest, users):
+for module in (catalog, sync, search, web, digest, users, jobs):
     module.register(cli)
 
 

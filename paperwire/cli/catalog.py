@@ -7,22 +7,28 @@ from pathlib import Path
 
 import click
 
+from .. import pipeline
 from ..catalog.ids import parse_arxiv_id
-from ..catalog.importer import import_files
 from ..catalog.stats import catalog_stats
-from ..catalog.store import get_feed_submission, get_paper, list_versions
-from ..config import Settings
-from ..db import Database
-from ..search.backend import get_backend
+from ..catalog.store import get_feed_submission, get_hf_listing, get_paper, list_versions
 from ..sources import FILE_FORMATS
 from .common import database, print_json, settings
 
 EXIT_SKIPPED = 1
 
 
-def refresh_derived(cfg: Settings, db: Database, changed_ids: list[str]) -> None:
-    """Bring derived data (search indexes) up to date after the catalog changed."""
-    get_backend(cfg).papers_changed(db, changed_ids)
+def echo_embedded(embedded: pipeline.Embedded | None) -> None:
+    """One line on stderr about the embedding step of an import or sync, if it ran."""
+    if embedded is None:
+        return
+    if embedded.error:
+        click.echo(
+            f"{embedded.error}; the papers are searchable by keywords, "
+            "`paperwire embed` (or the embed job) embeds them later",
+            err=True,
+        )
+    elif embedded.embedded:
+        click.echo(f"embedded {embedded.embedded} papers ({embedded.seconds:.1f}s)", err=True)
 
 
 @click.command("import")
@@ -47,6 +53,13 @@ def refresh_derived(cfg: Settings, db: Database, changed_ids: list[str]) -> None
     show_default=True,
     help="Update search indexes after importing.",
 )
+@click.option(
+    "--embed/--no-embed",
+    default=False,
+    show_default=True,
+    help="Also embed the new papers now (a large import takes long: by default "
+    "`paperwire embed` or the embed job does it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def import_cmd(
     paths: tuple[Path, ...],
@@ -54,6 +67,7 @@ def import_cmd(
     batch_size: int,
     progress: bool | None,
     index: bool,
+    embed: bool,
     as_json: bool,
 ) -> None:
     """Import papers from files (gzip or plain), detecting each file's format.
@@ -68,12 +82,22 @@ def import_cmd(
     cfg = settings()
     db = database(cfg)
     try:
-        report = import_files(db, paths, fmt=fmt, batch_size=batch_size, progress=progress)
+        report, embedded = pipeline.import_files(
+            cfg,
+            db,
+            paths,
+            fmt=fmt,
+            batch_size=batch_size,
+            progress=progress,
+            index=index,
+            embed_new=embed and index,
+        )
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    if index and report.changed_ids:
-        refresh_derived(cfg, db, report.changed_ids)
+    echo_embedded(embedded)
     summary = report.as_dict()
+    if embedded is not None:
+        summary["embedded"] = embedded.embedded
     if as_json:
         print_json(summary)
     else:
@@ -120,6 +144,7 @@ def show_cmd(paper: str, as_json: bool) -> None:
         raise click.ClickException(f"{parsed[0]} is not in the catalog")
     row["versions"] = list_versions(db, parsed[0])
     row["feed_submission"] = get_feed_submission(db, parsed[0])
+    row["hf_listing"] = get_hf_listing(db, parsed[0])
     if as_json:
         print_json(row)
         return

@@ -9,12 +9,13 @@ from datetime import date
 import click
 from tqdm import tqdm
 
-from ..catalog.sync import SyncReport, clear_state, load_state, run_sync
+from .. import pipeline
+from ..catalog.sync import SyncReport, clear_state, load_state
 from ..config import Settings
 from ..db import Database
 from ..sources.arxiv_api import PoliteClient
 from ..sources.base import SourceError, SourceUnavailable, SyncPage
-from .catalog import EXIT_SKIPPED, refresh_derived
+from .catalog import EXIT_SKIPPED, echo_embedded
 from .common import database, print_json, settings
 
 
@@ -62,6 +63,7 @@ def _run_sync(
     initial: int,
     progress: bool | None,
     index: bool,
+    embed: bool,
     as_json: bool,
 ) -> None:
     """Drive ``pages`` into the catalog with a progress bar, summary and clean errors."""
@@ -83,8 +85,11 @@ def _run_sync(
 
     failure: Exception | None = None
     interrupted = False
+    embedded = None
     try:
-        run_sync(db, key, pages, report, on_page=advance)
+        embedded = pipeline.sync(
+            cfg, db, key, pages, report, on_page=advance, index=index, embed_new=embed and index
+        )
     except (SourceUnavailable, SourceError) as exc:
         failure = exc
     except KeyboardInterrupt:
@@ -92,13 +97,14 @@ def _run_sync(
     finally:
         bar.close()
         client.close()
-    if index and report.changed_ids:
-        refresh_derived(cfg, db, report.changed_ids)
+    echo_embedded(embedded)
     if interrupted:
         click.echo(f"interrupted after {report.pages} page(s); run again to resume", err=True)
         raise click.Abort()
     summary = report.as_dict()
     summary["requests"] = client.requests
+    if embedded is not None:
+        summary["embedded"] = embedded.embedded
     if failure is not None:
         summary["error"] = str(failure)
     if as_json:
@@ -133,6 +139,12 @@ _progress_option = click.option(
 )
 _index_option = click.option(
     "--index/--no-index", default=True, show_default=True, help="Update search indexes after."
+)
+_embed_option = click.option(
+    "--embed/--no-embed",
+    default=True,
+    show_default=True,
+    help="Embed the new papers after syncing (similar papers, meaning-based search).",
 )
 _restart_option = click.option(
     "--restart", is_flag=True, help="Forget the stored position and start from the beginning."
@@ -178,6 +190,7 @@ _json_option = click.option("--json", "as_json", is_flag=True, help="Print the s
 @_restart_option
 @_progress_option
 @_index_option
+@_embed_option
 @_json_option
 def sync_arxiv_cmd(
     categories: tuple[str, ...],
@@ -188,6 +201,7 @@ def sync_arxiv_cmd(
     restart: bool,
     progress: bool | None,
     index: bool,
+    embed: bool,
     as_json: bool,
 ) -> None:
     """Fetch papers submitted in a window of days from the arXiv API.
@@ -226,6 +240,7 @@ def sync_arxiv_cmd(
         initial=int((state or {}).get("start", 0)),
         progress=progress,
         index=index,
+        embed=embed,
         as_json=as_json,
     )
 
@@ -261,6 +276,7 @@ def sync_arxiv_cmd(
 @_restart_option
 @_progress_option
 @_index_option
+@_embed_option
 @_json_option
 def sync_oai_cmd(
     set_spec: str | None,
@@ -271,6 +287,7 @@ def sync_oai_cmd(
     restart: bool,
     progress: bool | None,
     index: bool,
+    embed: bool,
     as_json: bool,
 ) -> None:
     """Harvest arXiv metadata in bulk over OAI-PMH (ListRecords).
@@ -313,6 +330,7 @@ def sync_oai_cmd(
         initial=0,
         progress=progress,
         index=index,
+        embed=embed,
         as_json=as_json,
     )
 

@@ -41,11 +41,30 @@ def _host_port(func: Callable[..., None]) -> Callable[..., None]:
 @click.option(
     "--access-log/--no-access-log", default=True, show_default=True, help="Log every request."
 )
-def serve_cmd(host: str, port: int, reload: bool, workers: int, access_log: bool) -> None:
-    """Serve the web site, JSON API and feeds."""
+@click.option(
+    "--jobs/--no-jobs",
+    default=True,
+    show_default=True,
+    help="Run the background jobs (harvests, embeddings, digests) in this server; "
+    "--no-jobs leaves them to `paperwire worker` or cron.",
+)
+def serve_cmd(
+    host: str, port: int, reload: bool, workers: int, access_log: bool, jobs: bool
+) -> None:
+    """Serve the web site, JSON API and feeds, and keep the catalog fresh.
+
+    \b
+    With --workers N (or several servers on one database) only one process
+    runs the jobs at a time: the one holding the scheduler lock.
+    """
+    import os
+
     import uvicorn
 
+    from ..web.app import SERVE_JOBS_ENV
+
     settings()  # fail early on a bad configuration, before forking workers
+    os.environ[SERVE_JOBS_ENV] = "1" if jobs else "0"  # read by each worker's create_app
     uvicorn.run(
         "paperwire.web.app:create_app",
         factory=True,
@@ -64,14 +83,14 @@ def prepare_demo(echo: bool = True) -> int:
 
     Idempotent: a catalog that has papers keeps them (only its indexes catch up).
     """
+    from .. import pipeline
     from ..catalog.importer import import_files
     from ..catalog.store import count_papers
-    from .catalog import refresh_derived
 
     cfg = settings()
     db = database(cfg)
     if count_papers(db):
-        refresh_derived(cfg, db, [])  # catch the search indexes up, if they lag
+        pipeline.catalog_changed(cfg, db, [])  # catch the search indexes up, if they lag
         return count_papers(db)
     started = time.perf_counter()
     report = import_files(db, [SAMPLE], progress=False)
@@ -79,7 +98,7 @@ def prepare_demo(echo: bool = True) -> int:
 
     if SAMPLE_EMBEDDINGS.exists():
         embeddings.seed_embeddings(db, SAMPLE_EMBEDDINGS)
-    refresh_derived(cfg, db, report.changed_ids)
+    pipeline.catalog_changed(cfg, db, report.changed_ids)
     if echo:
         click.echo(
             f"Loaded the bundled sample: {report.stats.inserted} papers from Hugging Face "

@@ -9,6 +9,14 @@ Two metadata formats are understood:
   2822), so records carry the latest version number and a newer version
   replaces older metadata in the catalog.  Prefer it for keeping a copy fresh.
 
+A harvested paper is listed on the day arXiv announced it: the header
+``datestamp`` of the record's first appearance (arXiv writes a new paper's
+record the night it is announced), not its submission date.  A record that is a
+later version, or whose datestamp is far from its first version's date (a
+metadata fix years later), is not a first appearance: it gets the first
+version's date, the closest day known, and the catalog keeps whatever day it
+already had (see :mod:`paperwire.catalog.store`).
+
 The resumption token of each page is the resumable position: stored after the
 page is written, a re-run continues with the next page.  arXiv's tokens expire
 (daily); on ``badResumptionToken`` the harvest starts again from the window's
@@ -23,7 +31,7 @@ import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from email.utils import parsedate_to_datetime
 from xml.etree.ElementTree import Element
 
@@ -49,6 +57,9 @@ FORMATS = {
     "arXivRaw": "http://arxiv.org/OAI/arXivRaw/",
 }
 _latex = LatexNodes2Text()
+# arXiv announces a paper within a few working days of its submission; a first
+# version whose datestamp lies further out was touched again after that.
+ANNOUNCE_WINDOW = timedelta(days=7)
 
 
 class BadResumptionToken(SourceError):
@@ -169,6 +180,30 @@ def parse_arxiv_raw(meta: Element) -> PaperRecord:
 PARSERS = {"arXiv": parse_arxiv, "arXivRaw": parse_arxiv_raw}
 
 
+def announcement_day(record: PaperRecord, datestamp: date | None) -> date | None:
+    """The day ``record`` was announced, given its header datestamp (see the module doc)."""
+    if datestamp is None:
+        return record.listed_on
+    if record.versions:
+        first_version = len(record.versions) == 1
+    else:  # the arXiv format has no version list: only v1 has no separate update date
+        first_version = record.updated in (None, record.submitted)
+    if not first_version:
+        return record.listed_on
+    first = record.submitted
+    if first is None or first <= datestamp <= first + ANNOUNCE_WINDOW:
+        return datestamp
+    return record.listed_on
+
+
+def _datestamp(header: Element | None) -> date | None:
+    raw = _text(header, OAI, "datestamp") if header is not None else None
+    try:
+        return parse_day(raw, "datestamp")
+    except RecordError:
+        return None
+
+
 @dataclass
 class ListRecordsPage:
     """One parsed ``ListRecords`` response."""
@@ -179,6 +214,7 @@ class ListRecordsPage:
     complete_size: int | None
     response_date: str | None
     no_records: bool = False
+    last_datestamp: date | None = None  # the latest header datestamp on the page
 
 
 def parse_list_records(content: bytes, prefix: str, where: str) -> ListRecordsPage:
@@ -209,9 +245,13 @@ def parse_list_records(content: bytes, prefix: str, where: str) -> ListRecordsPa
     parse = PARSERS[prefix]
     items: list[SourceItem] = []
     deleted = 0
+    last: date | None = None
     for index, record in enumerate(listing.findall(_q(OAI, "record"))):
         header = record.find(_q(OAI, "header"))
         identifier = (header is not None and _text(header, OAI, "identifier")) or f"#{index}"
+        stamp = _datestamp(header)
+        if stamp is not None and (last is None or stamp > last):
+            last = stamp
         if header is not None and header.get("status") == "deleted":
             deleted += 1
             continue
@@ -220,9 +260,12 @@ def parse_list_records(content: bytes, prefix: str, where: str) -> ListRecordsPa
             items.append(Problem(f"{where} {identifier}", f"no {prefix} metadata"))
             continue
         try:
-            items.append(parse(meta).normalise())
+            parsed = parse(meta).normalise()
         except RecordError as exc:
             items.append(Problem(f"{where} {identifier}", str(exc)))
+            continue
+        parsed.listed_on = announcement_day(parsed, stamp)
+        items.append(parsed)
     token_node = listing.find(_q(OAI, "resumptionToken"))
     token = None
     size = None
@@ -230,7 +273,7 @@ def parse_list_records(content: bytes, prefix: str, where: str) -> ListRecordsPa
         token = (token_node.text or "").strip() or None
         with contextlib.suppress(TypeError, ValueError):
             size = int(token_node.get("completeListSize"))  # type: ignore[arg-type]
-    return ListRecordsPage(items, token, deleted, size, response_date)
+    return ListRecordsPage(items, token, deleted, size, response_date, last_datestamp=last)
 
 
 # -- harvest ---------------------------------------------------------------------------------
@@ -315,12 +358,14 @@ def harvest_pages(
         if not token:
             started_date = (page.response_date or "")[:10] or None
         token = page.token
+        stamps = [s for s in (state.get("last_datestamp"), page.last_datestamp) if s]
         next_state = {
             "token": token,
             "from": from_day.isoformat() if from_day else None,
             "started": started_date,
             "done": token is None,
             "deleted": int(state.get("deleted", 0)) + page.deleted,
+            "last_datestamp": max(str(s) for s in stamps) if stamps else None,
         }
         state = next_state
         if token is None:
@@ -335,6 +380,7 @@ __all__ = [
     "BadResumptionToken",
     "Harvest",
     "ListRecordsPage",
+    "announcement_day",
     "harvest_pages",
     "is_finished",
     "parse_arxiv",

@@ -3,7 +3,8 @@
 Routers live in ``paperwire.web.routes``, one module per area, each exposing
 ``router``; no route module imports another (what they share is in
 ``routes/common.py``).  Modules may also expose ``async def on_startup(app)``
-and ``async def on_shutdown(app)`` (e.g. the digest scheduler).
+and ``async def on_shutdown(app)`` (e.g. the mail sender).  ``paperwire serve``
+also runs the background jobs' scheduler in a thread (``jobs=True``).
 
 The interactive API docs (``/api/docs``) are the vendored Swagger UI under
 ``static/vendor/swagger-ui``, so they work without internet access and under
@@ -12,12 +13,15 @@ the same Content-Security-Policy as every page.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -29,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..config import Settings, check_secret_key, load_settings
 from ..db import open_database
+from ..jobs.status import Freshness
 from . import errors, security
 from .cache import InvalidateOnWrite, PageCache
 from .routes.common import SECURITY_SCHEMES
@@ -50,9 +55,12 @@ ROUTE_MODULES = [
     "collections",
     "moderation",
     "inbox",
+    "health",
 ]
 OPENAPI_URL = "/api/openapi.json"
 DOCS_URL = "/api/docs"
+# Set by `paperwire serve` for its worker processes: "1" runs the job scheduler.
+SERVE_JOBS_ENV = "PAPERWIRE_SERVE_JOBS"
 
 
 # How long anonymous pages and API answers are shared (``page_cache_seconds`` in
@@ -185,11 +193,36 @@ def _install_docs(app: FastAPI) -> None:
         return HTMLResponse(html, headers={"cache-control": "no-cache"})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app for ``settings`` (default: from the environment)."""
+def _start_jobs(app: FastAPI) -> Any:
+    """The job scheduler in a thread; a pass that changed papers refreshes cached pages."""
+    from ..jobs.scheduler import Outcome, Scheduler
+
+    server_log = logging.getLogger("uvicorn.error")
+
+    def after_pass(outcomes: list[Outcome]) -> None:
+        if any(o.changed for o in outcomes):
+            app.state.page_cache.clear()
+            app.state.freshness.expire()
+
+    return Scheduler(
+        app.state.settings,
+        app.state.db,
+        on_pass=after_pass,
+        log_line=lambda line: server_log.info("jobs: %s", line),
+    ).start()
+
+
+def create_app(settings: Settings | None = None, *, jobs: bool | None = None) -> FastAPI:
+    """Build the app for ``settings`` (default: from the environment).
+
+    ``jobs`` runs the background jobs in this process (default: as ``paperwire
+    serve`` says, i.e. unless ``--no-jobs``; never for an app built in a test).
+    """
     settings = settings or load_settings()
     check_secret_key(settings.database_url, settings.secret_key, settings.home)  # server mode
     modules = _route_modules()
+    if jobs is None:
+        jobs = os.environ.get(SERVE_JOBS_ENV) == "1"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -197,7 +230,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hook = getattr(module, "on_startup", None)
             if hook:
                 await hook(app)
+        app.state.jobs_scheduler = _start_jobs(app) if jobs else None
         yield
+        if app.state.jobs_scheduler is not None:
+            await asyncio.to_thread(app.state.jobs_scheduler.stop)
         for module in reversed(modules):
             hook = getattr(module, "on_shutdown", None)
             if hook:
@@ -222,6 +258,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = open_database(settings)
     ttl = float(settings.extra.get("page_cache_seconds", PAGE_CACHE_SECONDS))
     app.state.page_cache = PageCache(ttl=ttl)
+    app.state.freshness = Freshness(app.state.db)  # "catalog updated" in the footer
+    app.state.jobs_scheduler = None
     app.state.nav_links = []  # (label, path) pairs route modules may add to the header
     app.mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static")
     _install_docs(app)

@@ -61,6 +61,7 @@ class ServerProcess:
         env: Mapping[str, str] | None = None,
         access_log: bool = False,
         workers: int = 1,
+        jobs: bool = True,
     ) -> None:
         self.home = Path(home)
         self.port = port or free_port()
@@ -68,6 +69,7 @@ class ServerProcess:
         self.env = home_env(self.home, {"PAPERWIRE_BASE_URL": self.url, **(env or {})})
         self.access_log = access_log
         self.workers = workers
+        self.jobs = jobs  # False: --no-jobs (benchmarks measure serving alone)
         self.log_path = self.home / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -77,6 +79,8 @@ class ServerProcess:
         args += ["--port", str(self.port), "--workers", str(self.workers)]
         if not self.access_log:
             args.append("--no-access-log")
+        if not self.jobs:
+            args.append("--no-jobs")
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()

@@ -1,9 +1,9 @@
-"""Keeping the search index in step with what users do on the site.
+"""Keeping derived data in step with what users do on the site.
 
 Both functions run after the response has been sent (Starlette background
 tasks), so a vote or a submission never waits for the index.  Failures are
 logged and do not surface: the catalog row is what matters, and the next
-sync or ``paperwire reindex`` repairs the index.
+harvest, the embed job or ``paperwire reindex`` repairs the index.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from .. import pipeline
 from ..config import Settings
 from ..db import Database
 from ..search.backend import get_backend
@@ -23,11 +24,14 @@ _refreshing = threading.Lock()
 
 
 def after_submission(settings: Settings, db: Database, ids: list[str]) -> None:
-    """Index newly fetched papers for search."""
+    """Newly fetched papers through the pipeline: search index, then their embeddings."""
     try:
-        get_backend(settings).papers_changed(db, ids)
+        embedded = pipeline.catalog_changed(settings, db, ids, embed_new=True)
     except Exception:
         log.exception("could not index submitted papers %s", ids)
+        return
+    if embedded is not None and embedded.error:
+        log.warning("submitted papers %s not embedded yet: %s", ids, embedded.error)
 
 
 def after_vote(settings: Settings, db: Database, paper_id: str) -> None:

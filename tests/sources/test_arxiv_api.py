@@ -14,7 +14,8 @@ from paperwire.sources.base import SourceUnavailable
 
 WINDOW = ("--category", "cs.LG", "--category", "cs.CL", "--since", "2026-11-01")
 UNTIL = ("--until", "2026-11-05")
-ARGS = ("sync", "arxiv", *WINDOW, *UNTIL, "--page-size", "2", "--no-progress")
+# Embedding is covered in tests/jobs; these tests are about the HTTP side.
+ARGS = ("sync", "arxiv", *WINDOW, *UNTIL, "--page-size", "2", "--no-progress", "--no-embed")
 ALL_IDS = {"2611.00123", "2611.00456", "2611.00789", "2611.01011", "2611.01234"}
 
 

@@ -13,8 +13,9 @@ from paperwire.sources.oai_pmh import Harvest, parse_list_records
 FIXTURES = Path(__file__).parent / "fixtures"
 
 WINDOW = ("--set", "cs", "--from", "2026-11-01", "--until", "2026-11-05")
-RAW = ("sync", "oai", *WINDOW, "--no-progress")
-ARXIV = ("sync", "oai", *WINDOW, "--metadata-prefix", "arXiv", "--no-progress")
+# Embedding is covered in tests/jobs; these tests are about the harvest.
+RAW = ("sync", "oai", *WINDOW, "--no-progress", "--no-embed")
+ARXIV = ("sync", "oai", *WINDOW, "--metadata-prefix", "arXiv", "--no-progress", "--no-embed")
 
 
 def paper(arxiv_id: str) -> dict:
@@ -170,7 +171,7 @@ def test_no_records_match_is_nothing_to_do(run_cli, fake_arxiv):
 
 
 def test_open_ended_harvest_continues_from_the_last_response_date(run_cli, fake_arxiv):
-    args = ("sync", "oai", "--set", "cs", "--from", "2026-11-01", "--no-progress")
+    args = ("sync", "oai", "--set", "cs", "--from", "2026-11-01", "--no-progress", "--no-embed")
     assert run_cli(*args, env=fake_arxiv.env()).returncode == 0
     fake_arxiv.log.clear()
     assert run_cli(*args, env=fake_arxiv.env()).returncode == 0

@@ -85,6 +85,25 @@ feed_submissions = Table(
 )
 Index("ix_feed_submissions_day", feed_submissions.c.day)
 
+# What Hugging Face Daily Papers says about a paper beyond the catalog's fields
+# (its upvotes are ``papers.external_upvotes``, its repository is in
+# ``papers.code_links`` and its day is the ``feed_submissions`` row).
+hf_listings = Table(
+    "hf_listings",
+    metadata,
+    Column("paper_id", ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Date, nullable=False, doc="the day it was on Daily Papers"),
+    Column("submitter_name", String(255), nullable=True, doc="HF user name"),
+    Column("submitter_fullname", String(255), nullable=True),
+    Column("submitter_avatar_url", Text, nullable=True),
+    Column("thumbnail_url", Text, nullable=True),
+    Column("github_repo", Text, nullable=True),
+    Column("github_stars", Integer, nullable=True),
+    Column("num_comments", Integer, nullable=True),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_hf_listings_day", hf_listings.c.day)
+
 # Resumable position of each incremental sync (arXiv API query, OAI-PMH harvest).
 sync_state = Table(
     "sync_state",

@@ -533,7 +533,9 @@ async def _scheduler(app: FastAPI, opts: InboxOptions) -> None:
             kicked = True
         kick.clear()
         try:
-            if kicked or not opts.digest_scheduler:
+            # With the job scheduler in this app, its digests job composes; here only mail.
+            jobs_compose = getattr(app.state, "jobs_scheduler", None) is not None
+            if kicked or not opts.digest_scheduler or jobs_compose:
                 report = await asyncio.to_thread(
                     runner.run, db, settings, compose=False, kinds=TRANSACTIONAL, wait=30
                 )
