@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import make_url
 
 from ..config import Settings
+from .changes import notify_on_commit
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -43,6 +44,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
+            notify_on_commit(self.engine)  # other processes' page caches learn of writes
 
     @property
     def is_sqlite(self) -> bool:

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..config import Settings, load_settings
 from ..db import open_database
+from ..db.changes import watch_changes
 from . import errors, security
 from .cache import InvalidateOnWrite, PageCache
 
@@ -169,7 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = open_database(settings)
     ttl = float(settings.extra.get("page_cache_seconds", PAGE_CACHE_SECONDS))
-    app.state.page_cache = PageCache(ttl=ttl)
+    app.state.page_cache = PageCache(ttl=ttl, changes=watch_changes(app.state.db.engine))
     app.state.nav_links = []  # (label, path) pairs route modules may add to the header
     app.mount("/static", CachedStaticFiles(directory=STATIC_DIR), name="static")
     for module in modules:

@@ -225,8 +225,6 @@ async def paper_page(request: Request, paper_id: str) -> Response:
         return await run_in_threadpool(_bibtex_response, request, raw, ident)
 
     def build() -> dict[str, Any]:
-        from .accounts import collection_choices  # accounts imports the API routes
-
         detail = feed.get_paper(_db(request), ident) if ident else None
         if detail is None:
             raise _not_found(raw, ident)
@@ -235,7 +233,6 @@ async def paper_page(request: Request, paper_id: str) -> Response:
             "card": detail.card,
             "bibtex": feed.bibtex(detail.card),
             "similar": searching.similar(_settings(request), _db(request), detail.card.id, SIMILAR),
-            "collection_choices": collection_choices(request, detail.card.id),
         }
 
     return await cached_page(request, "paper.html", build)
@@ -331,6 +328,11 @@ async def search_page(
         return context
 
     return await cached_page(request, "search.html", build)
+
+
+async def on_shutdown(app: Any) -> None:
+    """Stop the page cache's database watcher (a LISTEN connection on PostgreSQL)."""
+    app.state.page_cache.close()
 
 
 def page_categories(request: Request) -> list[tuple[str, int]]:
