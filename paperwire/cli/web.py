@@ -36,16 +36,29 @@ def _host_port(func: Callable[..., None]) -> Callable[..., None]:
 @_host_port
 @click.option("--reload", is_flag=True, help="Restart when the code changes (development).")
 @click.option(
-    "--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Processes."
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes (about one per core). Each keeps its own page cache; "
+    "a change committed by any of them, or by the CLI, clears all of them.",
 )
 @click.option(
     "--access-log/--no-access-log", default=True, show_default=True, help="Log every request."
 )
 def serve_cmd(host: str, port: int, reload: bool, workers: int, access_log: bool) -> None:
-    """Serve the web site, JSON API and feeds."""
+    """Serve the web site, JSON API and feeds.
+
+    \b
+    Several instances may serve one site: on one SQLite database (one machine),
+    or on one PostgreSQL database (any number of machines, each with its own
+    PAPERWIRE_HOME and the same PAPERWIRE_SECRET_KEY) behind a reverse proxy.
+    """
     import uvicorn
 
-    settings()  # fail early on a bad configuration, before forking workers
+    # Fail early on a bad configuration, and migrate once, before the workers start
+    # (they would otherwise all try to migrate a new database at the same moment).
+    database(settings())
     uvicorn.run(
         "paperwire.web.app:create_app",
         factory=True,

@@ -67,8 +67,9 @@ class PageCache:
             return
         seen = self._changes.value()
         if seen != self._seen_change:
-            self._seen_change = seen
-            self.clear()
+            first, self._seen_change = self._seen_change is None, seen
+            if not first:
+                self.clear()
 
     def _lookup(self, key: Any) -> tuple[Any, bool] | None:
         """``(value, fresh)`` for a live or recently expired entry, else None."""
@@ -138,24 +139,32 @@ class PageCache:
             self.hits += 1
             return item[1]
 
-    def put(self, key: Any, value: Any, *, generation: int | None = None) -> None:
-        """Store ``value``, unless the cache was cleared since ``generation`` (a stale build)."""
-        if self.ttl <= 0:
+    def put(
+        self, key: Any, value: Any, *, generation: int | None = None, ttl: float | None = None
+    ) -> None:
+        """Store ``value`` for ``ttl`` (default: the cache's) seconds.
+
+        Nothing is stored if the cache was cleared since ``generation`` (the
+        value was built from what the database held before a change).
+        """
+        ttl = self.ttl if ttl is None else ttl
+        if ttl <= 0:
             return
         with self._lock:
             if generation is not None and generation != self._generation:
                 return
-            self._items[key] = (self._clock() + self.ttl, value)
+            self._items[key] = (self._clock() + ttl, value)
             self._items.move_to_end(key)
             while len(self._items) > self.max_entries:
                 self._items.popitem(last=False)
 
-    def get_or_build(self, key: Any, build: Callable[[], Any]) -> Any:
+    def get_or_build(self, key: Any, build: Callable[[], Any], *, ttl: float | None = None) -> Any:
+        """The value for ``key``, built (in the calling thread) when missing."""
         value = self.get(key)
         if value is None:
             generation = self._generation
             value = build()
-            self.put(key, value, generation=generation)
+            self.put(key, value, generation=generation, ttl=ttl)
         return value
 
     def clear(self) -> None:

@@ -43,6 +43,7 @@ _TEXT_MACRO = re.compile(
 _TEXT_ESCAPES = {"\\%": "%", "\\&": "&", "\\_": "_", "\\#": "#", "``": "“", "''": "”"}
 
 
+@lru_cache(maxsize=4096)  # pages show the same abstracts again and again
 def tidy_tex(text: str | None) -> str:
     """Text-mode LaTeX made readable (``\\emph{x}`` -> ``x``, ``\\%`` -> ``%``); math untouched.
 
@@ -61,6 +62,7 @@ def tidy_tex(text: str | None) -> str:
     return "".join(parts)
 
 
+@lru_cache(maxsize=4096)
 def excerpt(text: str | None, limit: int = 280) -> str:
     """The start of ``text``, cut at a word boundary outside math, with an ellipsis."""
     text = " ".join((text or "").split())

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import escape
@@ -81,7 +82,9 @@ async def cached_page(
     """
 
     def shared() -> Any:
-        return run_in_threadpool(_shared_page, request, template, build)
+        return to_thread.run_sync(
+            _shared_page, request, template, build, limiter=_build_limiter(request)
+        )
 
     if cache:
         result = await page_cache(request).shared(("page", str(request.url)), shared)
@@ -94,6 +97,18 @@ async def cached_page(
     if not request.cookies.get(SESSION_COOKIE):
         return _html(result.for_anonymous(_token(request)))
     return await run_in_threadpool(_for_viewer, request, result)
+
+
+# Page builds hold the GIL almost throughout: more of them at once than this only
+# adds switching between threads (and contention for database connections).
+BUILD_CONCURRENCY = 4
+
+
+def _build_limiter(request: Request) -> CapacityLimiter:
+    limiter = getattr(request.app.state, "build_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.build_limiter = CapacityLimiter(BUILD_CONCURRENCY)
+    return limiter
 
 
 def _html(body: bytes) -> HTMLResponse:
