@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_web.py                      # 10 s per target
     .venv/bin/python bench/bench_web.py --duration 8 --connections 50 --workers 2
 
-What is measured: requests/s and p50/p95/p99 latency of a real ``paperwire
+What is measured: requests/s, p50/p95/p99 latency and the server's CPU time
+per request (user + system, from /proc, all its processes) of a real ``paperwire
 serve`` (uvicorn, access log off, ``--workers`` processes) on loopback, for the
 home page (latest day), a paper page, a search page and ``/api/daily_papers``,
 each by an anonymous client and by a logged-in one (a session cookie of a user
@@ -20,7 +21,8 @@ bounded by ``--duration``.  The catalog is the shared arXiv corpus (79,990
 papers) plus the bundled Hugging Face sample (for real upvotes), imported once
 into ``.cache/bench-web/home`` (git-ignored).  Results go to
 ``bench/out/bench_web.json``.  The box is shared: the load average is printed
-next to the figures.
+next to the figures, and the CPU time per request, which other work on the
+machine barely changes, is the figure to compare between runs.
 """
 
 from __future__ import annotations
@@ -145,6 +147,33 @@ def make_viewer(home: Path) -> dict:
     return json.loads(run([sys.executable, "-c", VIEWER], home_env(home)).strip())
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of ``pid`` and its descendants (``--workers``), from /proc."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        stats[int(entry.name)] = fields
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        fields = stats.get(current)
+        if fields:
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+        todo.extend(children.get(current, []))
+    return total
+
+
 def wrk(
     url: str, connections: int, duration: float, threads: int, cookie: str | None = None
 ) -> dict[str, float]:
@@ -215,10 +244,19 @@ async def _httpx_load(
     }
 
 
-def load(url: str, args: argparse.Namespace, cookie: str | None = None) -> dict[str, float]:
+def load(
+    url: str, args: argparse.Namespace, cookie: str | None = None, pid: int | None = None
+) -> dict[str, float]:
+    """Load ``url``; with the server's ``pid``, also its CPU time per request."""
+    cpu = server_cpu_seconds(pid) if pid else 0.0
     if shutil.which("wrk") and not args.python_load:
-        return wrk(url, args.connections, args.duration, args.threads, cookie)
-    return asyncio.run(_httpx_load(url, args.connections, args.duration, cookie))
+        result = wrk(url, args.connections, args.duration, args.threads, cookie)
+    else:
+        result = asyncio.run(_httpx_load(url, args.connections, args.duration, cookie))
+    if pid:
+        used = server_cpu_seconds(pid) - cpu
+        result["cpu_ms"] = 1000 * used / max(result["requests"], 1)
+    return result
 
 
 def targets(base: str, viewer: dict) -> dict[str, str]:
@@ -277,14 +315,17 @@ def measure(home: Path, args: argparse.Namespace, cache: bool, viewer: dict) -> 
         results["check"] = {"logged_in_marks": check_viewer(server.url, viewer, cookie)}
         print(f"  logged-in page marks the user's votes: {results['check']['logged_in_marks']}")
         for name, path in urls.items():
+            if args.only and not re.search(args.only, name) and not path.startswith("/static/"):
+                continue
             for who in VIEWERS[:1] if path.startswith("/static/") else VIEWERS:
                 label = f"{name} [{who}]"
                 jar = cookie if who == "logged-in" else None
-                results[label] = {"path": path, "viewer": who, **load(server.url + path, args, jar)}
-                r = results[label]
+                measured = load(server.url + path, args, jar, server.proc.pid)
+                results[label] = r = {"path": path, "viewer": who, **measured}
                 print(
-                    f"  {label:34} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.1f} ms  "
-                    f"p95 {r['p95_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}",
+                    f"  {label:34} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
+                    f"p95 {r['p95_ms']:6.1f} ms  server CPU {r['cpu_ms']:5.2f} ms/req  "
+                    f"errors {r['errors']}",
                     flush=True,
                 )
     return results
@@ -299,6 +340,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--python-load", action="store_true", help="use httpx, not wrk")
     parser.add_argument("--no-uncached", action="store_true", help="skip the cache-off pass")
+    parser.add_argument("--no-cached", action="store_true", help="skip the cache-on pass")
+    parser.add_argument("--only", help="measure only the targets whose name matches (regex)")
     parser.add_argument("--out", type=Path, default=OUT / "bench_web.json", help="JSON report")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -312,9 +355,10 @@ def main() -> None:
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs",
         flush=True,
     )
-    print("page cache on (as deployed):", flush=True)
+    print("page cache on (as deployed):" if not args.no_cached else "", flush=True)
     report = {"args": vars(args) | {"home": str(args.home)}, "prepare": timings}
-    report["cached"] = measure(args.home, args, cache=True, viewer=viewer)
+    if not args.no_cached:
+        report["cached"] = measure(args.home, args, cache=True, viewer=viewer)
     if not args.no_uncached:
         print(
             "page cache off (every request renders); load average "

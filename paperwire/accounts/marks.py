@@ -52,10 +52,16 @@ def marks_for(db: Database, user_id: int, paper_ids: Sequence[str]) -> PaperMark
     ids = list(dict.fromkeys(paper_ids))[:MAX_IDS]
     if not ids:
         return PaperMarks(frozenset(), frozenset(), {})
+    voted: list[str] = []
+    saved: list[str] = []
+    counts: dict[str, int] = {}
     with db.connect() as conn:
-        rows = conn.execute(_MARKS, {"user_id": user_id, "ids": ids}).all()
-    return PaperMarks(
-        voted=frozenset(r[0] for r in rows if r[2]),
-        saved=frozenset(r[0] for r in rows if r[3]),
-        upvotes={r[0]: r[1] or 0 for r in rows},
-    )
+        for paper_id, count, is_voted, is_saved in conn.execute(
+            _MARKS, {"user_id": user_id, "ids": ids}
+        ):
+            counts[paper_id] = count or 0
+            if is_voted:
+                voted.append(paper_id)
+            if is_saved:
+                saved.append(paper_id)
+    return PaperMarks(frozenset(voted), frozenset(saved), counts)

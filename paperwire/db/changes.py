@@ -27,6 +27,7 @@ import logging
 import re
 import sqlite3
 import threading
+import time
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, event
@@ -92,7 +93,14 @@ class _Never:
 
 
 class _SqliteDataVersion:
-    """``PRAGMA data_version`` of a private connection (changes on others' commits)."""
+    """``PRAGMA data_version`` of a private connection (changes on others' commits).
+
+    Read at most once per :data:`FRESH_SECONDS`: every request asks, often
+    from several threads at once, and a millisecond is far below anything a
+    person could notice between two requests.
+    """
+
+    FRESH_SECONDS = 0.001
 
     def __init__(self, path: str) -> None:
         self._path = path
@@ -100,14 +108,21 @@ class _SqliteDataVersion:
         self._lock = threading.Lock()
         self._reopened = itertools.count()
         self._epoch = 0
+        self._last = (-1.0, 0)
 
     def value(self) -> int:
+        read_at, last = self._last
+        if time.monotonic() - read_at < self.FRESH_SECONDS:
+            return last
         with self._lock:
             try:
                 if self._conn is None:
                     self._conn = sqlite3.connect(self._path, check_same_thread=False, timeout=5)
                     self._epoch = next(self._reopened) << 48  # a fresh connection: new numbers
-                return self._epoch + self._conn.execute("PRAGMA data_version").fetchone()[0]
+                now = time.monotonic()
+                value = self._epoch + self._conn.execute("PRAGMA data_version").fetchone()[0]
+                self._last = (now, value)
+                return value
             except sqlite3.Error:
                 log.warning("cannot read the database's change counter", exc_info=True)
                 if self._conn is not None:

@@ -58,8 +58,15 @@ class PageCache:
         self._lock = threading.Lock()
         self._generation = 0
         self._building: dict[tuple[int, Any], asyncio.Future[Any]] = {}
+        self._followers: list[PageCache] = []
         self.hits = 0
         self.misses = 0
+
+    def follower(self, ttl: float) -> PageCache:
+        """Another cache (e.g. for sessions) cleared whenever this one is, for any reason."""
+        other = PageCache(ttl=ttl, changes=self._changes)
+        self._followers.append(other)
+        return other
 
     def _sync(self) -> None:
         """Clear when the database changed since the last look (``changes`` moved)."""
@@ -172,6 +179,8 @@ class PageCache:
         with self._lock:
             self._generation += 1
             self._items.clear()
+        for other in self._followers:
+            other.clear()
 
     def close(self) -> None:
         """Stop watching the database (the app shuts down)."""
