@@ -133,15 +133,14 @@ def _shared_page(
     context["slotted"] = True
     html = render(request, template, context, user=None, csrf=CSRF_MARK)
     path = str(escape(request.url.path))
-    request.state.page_path = path.encode()
-    return cut(html, path, lambda slot: _anonymous(request, slot))
+    return cut(html, path, lambda slot: _anonymous(request, slot, path.encode()))
 
 
-def _anonymous(request: Request, slot: Slot) -> bytes | tuple[bytes, bytes]:
+def _anonymous(request: Request, slot: Slot, path: bytes) -> bytes | tuple[bytes, bytes]:
     """What an anonymous viewer sees in ``slot``: ``(before, after)`` their form token."""
     if slot.kind == VOTE:
         before, between, after = upvote_form(slot.paper_id, slot.count, None, slot.part)
-        return before, between + request.state.page_path + after
+        return before, between + path + after
     if slot.kind == SAVED:
         return b""
     html = _fragment(request, slot.kind, slot.paper_id, None).encode()
