@@ -36,7 +36,12 @@ def _host_port(func: Callable[..., None]) -> Callable[..., None]:
 @_host_port
 @click.option("--reload", is_flag=True, help="Restart when the code changes (development).")
 @click.option(
-    "--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Processes."
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes (about one per core). Each keeps its own page cache; "
+    "a change committed by any of them, or by the CLI, clears all of them.",
 )
 @click.option(
     "--access-log/--no-access-log", default=True, show_default=True, help="Log every request."
@@ -54,6 +59,9 @@ def serve_cmd(
     """Serve the web site, JSON API and feeds, and keep the catalog fresh.
 
     \b
+    Several instances may serve one site: on one SQLite database (one machine),
+    or on one PostgreSQL database (any number of machines, each with its own
+    PAPERWIRE_HOME and the same PAPERWIRE_SECRET_KEY) behind a reverse proxy.
     With --workers N (or several servers on one database) only one process
     runs the jobs at a time: the one holding the scheduler lock.
     """
@@ -63,7 +71,9 @@ def serve_cmd(
 
     from ..web.app import SERVE_JOBS_ENV
 
-    settings()  # fail early on a bad configuration, before forking workers
+    # Fail early on a bad configuration, and migrate once, before the workers start
+    # (they would otherwise all try to migrate a new database at the same moment).
+    database(settings())
     os.environ[SERVE_JOBS_ENV] = "1" if jobs else "0"  # read by each worker's create_app
     uvicorn.run(
         "paperwire.web.app:create_app",

@@ -20,6 +20,7 @@ from sqlalchemy import Column, Connection, Engine, Table, create_engine, event, 
 from sqlalchemy.engine import make_url
 
 from ..config import Settings
+from .changes import notify_on_commit
 from .locks import lock_key, named_lock
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -56,6 +57,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
+            notify_on_commit(self.engine)  # other processes' page caches learn of writes
 
     @property
     def is_sqlite(self) -> bool:

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select, union
+from sqlalchemy import Connection, Select, bindparam, func, select, union
 from sqlalchemy.sql import ColumnElement
 
 from ..db import Database
@@ -59,28 +60,54 @@ _VISIBLE = papers.c.hidden_at.is_(None)
 
 
 def _card(row: Any) -> PaperCard:
-    m = row._mapping
+    """A card from a row that starts with ``_CARD_COLUMNS`` (positional: pages make many)."""
+    (
+        id_,
+        title,
+        abstract,
+        authors,
+        categories,
+        upvotes,
+        listed_on,
+        submitted,
+        code_links,
+        project_page,
+        links,
+        version,
+        feed_day,
+        submitter,
+        source,
+    ) = tuple(row)[: len(_CARD_COLUMNS)]
     return PaperCard(
-        id=m["id"],
-        title=m["title"],
-        abstract=m["abstract"] or "",
-        authors=tuple(m["authors"] or ()),
-        categories=tuple(m["categories"] or ()),
-        upvotes=m["upvotes"] or 0,
-        listed_on=m["listed_on"],
-        submitted=m["submitted"],
-        code_links=tuple(m["code_links"] or ()),
-        project_page=m["project_page"],
-        links=dict(m["links"] or {}),
-        version=m["version"],
-        feed_day=m["feed_day"],
-        submitter=m["submitter"],
-        submission_source=m["submission_source"],
+        id=id_,
+        title=title,
+        abstract=abstract or "",
+        authors=tuple(authors or ()),
+        categories=tuple(categories or ()),
+        upvotes=upvotes or 0,
+        listed_on=listed_on,
+        submitted=submitted,
+        code_links=tuple(code_links or ()),
+        project_page=project_page,
+        links=dict(links or {}),
+        version=version,
+        feed_day=feed_day,
+        submitter=submitter,
+        submission_source=source,
     )
 
 
 def _cards_query() -> Select:
     return select(*_CARD_COLUMNS).select_from(papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id))
+
+
+# Statements the pages run on every cache miss are built once, with bound
+# parameters: building a statement costs SQLAlchemy more than SQLite takes to run it.
+_CARDS_BY_ID = _cards_query().where(papers.c.id.in_(bindparam("ids", expanding=True)), _VISIBLE)
+_START, _END = (
+    bindparam("start", type_=papers.c.listed_on.type),
+    bindparam("end", type_=papers.c.listed_on.type),
+)
 
 
 def _ids_between(start: date, end: date):
@@ -122,6 +149,14 @@ def ranked(
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
     limit, offset = _clamp(limit, offset)
+    if submitter is None and start is not None and end is not None:
+        page_ids, count = _period_statements(sort)
+        params = {"start": start, "end": end, "limit": limit, "offset": offset}
+        with db.connect() as conn:
+            ids = list(conn.execute(page_ids, params).scalars())
+            items = _cards(conn, ids)
+            total = conn.execute(count, params).scalar_one() if items or offset else 0
+        return FeedPage(items=items, total=total, offset=offset, limit=limit)
     conds: list[ColumnElement] = [_VISIBLE]
     joined = papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id)
     if start is not None and end is not None:
@@ -150,45 +185,74 @@ def ranked(
     return FeedPage(items=items, total=total, offset=offset, limit=limit)
 
 
+@lru_cache(maxsize=len(SORTS))
+def _period_statements(sort: str) -> tuple[Select, Select]:
+    """``(page ids, count)`` of a period's feed, with ``start, end, limit, offset`` bound."""
+    in_period = _ids_between(_START, _END)
+    page_ids = (
+        select(papers.c.id)
+        .select_from(papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id))
+        .where(papers.c.id.in_(in_period))
+        .order_by(*_order(sort))
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return page_ids, select(func.count()).select_from(in_period.subquery())
+
+
 def day_feed(db: Database, day: date, *, limit: int = 50, offset: int = 0) -> FeedPage:
     """One day's feed, ranked by upvotes then recency."""
     return ranked(db, day, day, limit=limit, offset=offset)
 
 
+def _days(*scalars: Any) -> Select:
+    """One statement for several one-value queries (one round trip instead of several)."""
+    return select(*(q.scalar_subquery() for q in scalars))
+
+
+_DAY = bindparam("day", type_=papers.c.listed_on.type)
+_SHOWN = _fs.join(papers, papers.c.id == _fs.c.paper_id)  # feed days of visible papers
+_LATEST = _days(
+    select(func.max(papers.c.listed_on)).where(_VISIBLE),
+    select(func.max(_fs.c.day)).select_from(_SHOWN).where(_VISIBLE),
+)
+_LATEST_UNTIL = _days(
+    select(func.max(papers.c.listed_on)).where(papers.c.listed_on <= _DAY, _VISIBLE),
+    select(func.max(_fs.c.day)).select_from(_SHOWN).where(_fs.c.day <= _DAY, _VISIBLE),
+)
+_NEIGHBOURS = _days(
+    select(func.max(papers.c.listed_on)).where(papers.c.listed_on < _DAY, _VISIBLE),
+    select(func.max(_fs.c.day)).select_from(_SHOWN).where(_fs.c.day < _DAY, _VISIBLE),
+    select(func.min(papers.c.listed_on)).where(papers.c.listed_on > _DAY, _VISIBLE),
+    select(func.min(_fs.c.day)).select_from(_SHOWN).where(_fs.c.day > _DAY, _VISIBLE),
+)
+
+
+def _as_day(value: Any) -> date | None:
+    """A day from a scalar subquery (SQLite hands those back as ISO text)."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
 def latest_day(db: Database, *, until: date | None = None) -> date | None:
     """The latest day (on or before ``until``, if given) that has papers on its feed."""
-    q1 = select(func.max(papers.c.listed_on)).where(_VISIBLE)
-    q2 = select(func.max(_fs.c.day)).join(papers, papers.c.id == _fs.c.paper_id).where(_VISIBLE)
-    if until is not None:
-        q1 = q1.where(papers.c.listed_on <= until)
-        q2 = q2.where(_fs.c.day <= until)
     with db.connect() as conn:
-        days = [d for d in (conn.execute(q1).scalar(), conn.execute(q2).scalar()) if d]
+        if until is None:
+            row = conn.execute(_LATEST).one()
+        else:
+            row = conn.execute(_LATEST_UNTIL, {"day": until}).one()
+    days = [d for d in map(_as_day, row) if d]
     return max(days) if days else None
 
 
 def neighbours(db: Database, day: date) -> Neighbours:
     """The nearest days before and after ``day`` that have papers (skipping empty days)."""
-    shown = _fs.join(papers, papers.c.id == _fs.c.paper_id)
     with db.connect() as conn:
-        before = [
-            conn.execute(
-                select(func.max(papers.c.listed_on)).where(papers.c.listed_on < day, _VISIBLE)
-            ),
-            conn.execute(
-                select(func.max(_fs.c.day)).select_from(shown).where(_fs.c.day < day, _VISIBLE)
-            ),
-        ]
-        prev = [d for d in (r.scalar() for r in before) if d]
-        after = [
-            conn.execute(
-                select(func.min(papers.c.listed_on)).where(papers.c.listed_on > day, _VISIBLE)
-            ),
-            conn.execute(
-                select(func.min(_fs.c.day)).select_from(shown).where(_fs.c.day > day, _VISIBLE)
-            ),
-        ]
-        nxt = [d for d in (r.scalar() for r in after) if d]
+        row = conn.execute(_NEIGHBOURS, {"day": day}).one()
+    before_listed, before_fed, after_listed, after_fed = map(_as_day, row)
+    prev = [d for d in (before_listed, before_fed) if d]
+    nxt = [d for d in (after_listed, after_fed) if d]
     return Neighbours(previous=max(prev) if prev else None, next=min(nxt) if nxt else None)
 
 
@@ -244,7 +308,7 @@ def cards_by_ids(db: Database, ids: Sequence[str]) -> list[PaperCard]:
 def _cards(conn: Connection, ids: Sequence[str]) -> list[PaperCard]:
     found: dict[str, PaperCard] = {}
     for chunk in _chunks(list(dict.fromkeys(ids)), 500):
-        for row in conn.execute(_cards_query().where(papers.c.id.in_(chunk), _VISIBLE)):
+        for row in conn.execute(_CARDS_BY_ID, {"ids": chunk}):
             card = _card(row)
             found[card.id] = card
     return [found[i] for i in ids if i in found]

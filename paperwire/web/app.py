@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..config import Settings, check_secret_key, load_settings
 from ..db import open_database
+from ..db.changes import watch_changes
 from ..jobs.status import Freshness
 from . import errors, security
 from .cache import InvalidateOnWrite, PageCache
@@ -257,7 +258,7 @@ def create_app(settings: Settings | None = None, *, jobs: bool | None = None) ->
     app.state.settings = settings
     app.state.db = open_database(settings)
     ttl = float(settings.extra.get("page_cache_seconds", PAGE_CACHE_SECONDS))
-    app.state.page_cache = PageCache(ttl=ttl)
+    app.state.page_cache = PageCache(ttl=ttl, changes=watch_changes(app.state.db.engine))
     app.state.freshness = Freshness(app.state.db)  # "catalog updated" in the footer
     app.state.jobs_scheduler = None
     app.state.nav_links = []  # (label, path) pairs route modules may add to the header

@@ -1,10 +1,18 @@
-"""A small in-process cache for pages and API answers that anonymous viewers share.
+"""A small in-process cache for pages and API answers that every viewer shares.
 
-Why it is correct: what is cached is public (no user data; a form token is
-substituted per request by the caller), an entry lives a few seconds, and any
-successful state-changing request to this process (an upvote, a submission)
-clears the whole cache through :class:`InvalidateOnWrite`.  A change made by
-another process (an import from the CLI) shows within ``ttl`` seconds.
+Why it is correct: what is cached is public (no user data: the per-viewer
+parts of a page are filled in per request, see :mod:`paperwire.web.slots`),
+an entry lives a few seconds, and the whole cache is cleared
+
+- at once after any successful state-changing request to this process (an
+  upvote, a submission), through :class:`InvalidateOnWrite`;
+- at the next lookup after any other process or app instance committed a
+  change to the database (another worker, the CLI, another machine on the same
+  PostgreSQL), through the change counter of :mod:`paperwire.db.changes`.
+
+A clear also orphans the builds in flight: a page that started rendering before
+the change is handed to the requests already waiting for it, but never stored,
+and later requests do not wait for it.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..db.changes import ChangeCounter
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -36,19 +46,41 @@ class PageCache:
         max_entries: int = 1024,
         clock: Callable[[], float] = time.monotonic,
         stale: float = 30.0,
+        changes: ChangeCounter | None = None,
     ) -> None:
         self.ttl = ttl
         self.stale = stale
         self.max_entries = max_entries
         self._clock = clock
+        self._changes = changes
+        self._seen_change: int | None = None
         self._items: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
-        self._building: dict[Any, asyncio.Future[Any]] = {}
+        self._generation = 0
+        self._building: dict[tuple[int, Any], asyncio.Future[Any]] = {}
+        self._followers: list[PageCache] = []
         self.hits = 0
         self.misses = 0
 
+    def follower(self, ttl: float) -> PageCache:
+        """Another cache (e.g. for sessions) cleared whenever this one is, for any reason."""
+        other = PageCache(ttl=ttl, changes=self._changes)
+        self._followers.append(other)
+        return other
+
+    def _sync(self) -> None:
+        """Clear when the database changed since the last look (``changes`` moved)."""
+        if self._changes is None:
+            return
+        seen = self._changes.value()
+        if seen != self._seen_change:
+            first, self._seen_change = self._seen_change is None, seen
+            if not first:
+                self.clear()
+
     def _lookup(self, key: Any) -> tuple[Any, bool] | None:
         """``(value, fresh)`` for a live or recently expired entry, else None."""
+        self._sync()
         now = self._clock()
         with self._lock:
             item = self._items.get(key)
@@ -67,18 +99,19 @@ class PageCache:
         if self.ttl <= 0:
             return await build()
         found = self._lookup(key)
+        flight = (self._generation, key)
         if found is not None:
             value, fresh = found
-            if fresh or key in self._building:
+            if fresh or flight in self._building:
                 self.hits += 1
                 return value  # stale only while another request rebuilds it
-        pending = self._building.get(key)
+        pending = self._building.get(flight)
         if pending is not None:
             value = await asyncio.shield(pending)
             return value if self.cacheable(value) else await build()
         self.misses += 1
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._building[key] = future
+        self._building[flight] = future
         try:
             value = await build()
         except BaseException as exc:
@@ -88,18 +121,19 @@ class PageCache:
         else:
             future.set_result(value)
             if self.cacheable(value):
-                self.put(key, value)
+                self.put(key, value, generation=flight[0])
             return value
         finally:
-            self._building.pop(key, None)
+            self._building.pop(flight, None)
 
     @staticmethod
     def cacheable(value: Any) -> bool:
-        """Strings and bytes (rendered pages, encoded JSON) and tuples of them are kept."""
-        return isinstance(value, str | bytes | tuple)
+        """Strings, bytes, tuples (encoded JSON) and slotted pages are kept; responses not."""
+        return isinstance(value, str | bytes | tuple) or getattr(value, "cacheable", False)
 
     def get(self, key: Any) -> Any | None:
         """The live value for ``key``, or None."""
+        self._sync()
         now = self._clock()
         with self._lock:
             item = self._items.get(key)
@@ -112,25 +146,46 @@ class PageCache:
             self.hits += 1
             return item[1]
 
-    def put(self, key: Any, value: Any) -> None:
-        if self.ttl <= 0:
+    def put(
+        self, key: Any, value: Any, *, generation: int | None = None, ttl: float | None = None
+    ) -> None:
+        """Store ``value`` for ``ttl`` (default: the cache's) seconds.
+
+        Nothing is stored if the cache was cleared since ``generation`` (the
+        value was built from what the database held before a change).
+        """
+        ttl = self.ttl if ttl is None else ttl
+        if ttl <= 0:
             return
         with self._lock:
-            self._items[key] = (self._clock() + self.ttl, value)
+            if generation is not None and generation != self._generation:
+                return
+            self._items[key] = (self._clock() + ttl, value)
             self._items.move_to_end(key)
             while len(self._items) > self.max_entries:
                 self._items.popitem(last=False)
 
-    def get_or_build(self, key: Any, build: Callable[[], Any]) -> Any:
+    def get_or_build(self, key: Any, build: Callable[[], Any], *, ttl: float | None = None) -> Any:
+        """The value for ``key``, built (in the calling thread) when missing."""
         value = self.get(key)
         if value is None:
+            generation = self._generation
             value = build()
-            self.put(key, value)
+            self.put(key, value, generation=generation, ttl=ttl)
         return value
 
     def clear(self) -> None:
+        """Drop every entry; builds in flight are neither stored nor joined any more."""
         with self._lock:
+            self._generation += 1
             self._items.clear()
+        for other in self._followers:
+            other.clear()
+
+    def close(self) -> None:
+        """Stop watching the database (the app shuts down)."""
+        if self._changes is not None:
+            self._changes.close()
 
     def __len__(self) -> int:
         return len(self._items)

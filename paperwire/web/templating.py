@@ -22,8 +22,10 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from ..config import Settings
+from . import slots
 from .security import csrf_token, current_user
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -41,6 +43,7 @@ _TEXT_MACRO = re.compile(
 _TEXT_ESCAPES = {"\\%": "%", "\\&": "&", "\\_": "_", "\\#": "#", "``": "“", "''": "”"}
 
 
+@lru_cache(maxsize=4096)  # pages show the same abstracts again and again
 def tidy_tex(text: str | None) -> str:
     """Text-mode LaTeX made readable (``\\emph{x}`` -> ``x``, ``\\%`` -> ``%``); math untouched.
 
@@ -59,6 +62,7 @@ def tidy_tex(text: str | None) -> str:
     return "".join(parts)
 
 
+@lru_cache(maxsize=4096)
 def excerpt(text: str | None, limit: int = 280) -> str:
     """The start of ``text``, cut at a word boundary outside math, with an ellipsis."""
     text = " ".join((text or "").split())
@@ -157,6 +161,9 @@ def _has_route(request: Request, path: str) -> bool:
     return path in paths
 
 
+has_route = _has_route
+
+
 def _route_paths(routes: Iterable[Any]) -> Iterable[str]:
     for route in routes:
         if getattr(route, "path", None) is not None:
@@ -182,9 +189,48 @@ def _make_env() -> Environment:
         tidy_tex=tidy_tex,
     )
     env.globals.update(
-        static_url=static_url, url_with=url_with, has_route=_has_route, public_base=public_base
+        static_url=static_url,
+        url_with=url_with,
+        has_route=_has_route,
+        public_base=public_base,
+        vote_mark=slots.vote_mark,
+        saved_mark=slots.saved_mark,
+        vote_view=slots.vote_view,
+        csrf_mark=slots.CSRF_MARK,
+        next_mark=slots.NEXT_MARK,
+        account_mark=slots.account_mark,
+        collect_mark=slots.collect_mark,
+        card_html=card_html,
     )
     return env
+
+
+@lru_cache(maxsize=4096)
+def _card_html(card: Any, links: tuple, compact: bool, level: int) -> Markup:
+    return Markup(env.get_template("macros.html").module.paper_card(card, compact, level))
+
+
+def card_html(card: Any, compact: bool = False, level: int = 2) -> Markup:
+    """One card, rendered once per content and reused by every page that lists it.
+
+    The card's per-viewer parts are slot markers (see :mod:`paperwire.web.slots`),
+    so the HTML depends only on the card and it can be shared; the key is the
+    whole card (a frozen dataclass: any change of title, count, links... is a
+    new entry).
+    """
+    links = tuple(sorted((card.links or {}).items()))
+    return _card_html(card, links, compact, level)
+
+
+@lru_cache(maxsize=8192)
+def upvote_form(paper_id: str, count: int, voted: bool | None, size: str) -> tuple[bytes, ...]:
+    """A paper's upvote form as ``(before the token, before the path, after)``.
+
+    One rendering per paper, count, vote state and size, shared by every
+    viewer and page (the token and the page's path are filled in per response).
+    """
+    module = env.get_template("macros.html").module
+    return slots.form_pieces(str(module.upvote_form(paper_id, count, voted, size)))
 
 
 env = _make_env()

@@ -88,3 +88,63 @@ def test_responses_and_errors_are_not_cached():
         assert cache.get("e") is None
 
     run_isolated(scenario())
+
+
+def test_a_build_that_started_before_a_clear_is_not_kept_nor_joined():
+    """A page rendered from the database as it was before a vote must not outlive the vote."""
+    cache = PageCache(ttl=60)
+
+    async def scenario() -> None:
+        release = asyncio.Event()
+        builds: list[str] = []
+
+        async def slow_old() -> str:
+            builds.append("old")
+            await release.wait()
+            return "before the vote"
+
+        async def fresh() -> str:
+            builds.append("new")
+            return "after the vote"
+
+        started = asyncio.ensure_future(cache.shared("k", slow_old))
+        await asyncio.sleep(0)
+        cache.clear()  # the vote commits while the old build runs
+        # Does not wait for the old build (which only ends below: waiting would hang).
+        after = await asyncio.wait_for(cache.shared("k", fresh), timeout=30)
+        assert after == "after the vote"
+        release.set()
+        assert await started == "before the vote"  # its own caller still gets an answer
+        assert await cache.shared("k", fresh) == "after the vote"
+        assert builds == ["old", "new"]
+
+    run_isolated(scenario())
+
+
+class Counter:
+    """A stand-in for the database's change counter (paperwire.db.changes)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.closed = False
+
+    def value(self) -> int:
+        return self.n
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_change_elsewhere_clears_the_cache_at_the_next_lookup():
+    changes = Counter()
+    cache = PageCache(ttl=60, changes=changes)
+    cache.put("a", "1")
+    assert cache.get("a") == "1"
+    changes.n += 1  # another process committed
+    assert cache.get("a") is None
+    cache.put("a", "2")
+    assert cache.get_or_build("a", lambda: "3") == "2"
+    changes.n += 1
+    assert cache.get_or_build("a", lambda: "3") == "3"
+    cache.close()
+    assert changes.closed

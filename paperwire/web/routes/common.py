@@ -20,7 +20,6 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from ... import feed
-from ...accounts import collections as colls
 from ...accounts import ratelimit
 from ...accounts.clock import utcnow
 from ...accounts.errors import RateLimited, ValidationError
@@ -344,20 +343,6 @@ def page_viewer(request: Request) -> User | None:
     (their collections, a hidden paper) must not land in the shared copy.
     """
     return None if by_token(request) else current_user(request)
-
-
-def collection_choices(request: Request, paper_id: str) -> dict[str, Any] | None:
-    """Context for the ``add_to_collection`` macro on a paper page (None when anonymous).
-
-    ``{"collections": [Collection...], "containing": {slug...}}``.
-    """
-    user = page_viewer(request)
-    if user is None:
-        return None
-    return {
-        "collections": colls.list_for_user(db(request), user.id),
-        "containing": colls.slugs_containing(db(request), user.id, paper_id),
-    }
 
 
 def is_moderator(request: Request) -> bool:

@@ -18,8 +18,9 @@ from ... import feed
 from ...catalog.ids import parse_arxiv_id
 from ...feed import Period, PeriodError
 from .. import searching
+from ..cache import PageCache
 from ..views import PageError, cached_page
-from .common import collection_choices, is_moderator, trending_page_data
+from .common import is_moderator, trending_page_data
 
 router = APIRouter(include_in_schema=False)
 
@@ -215,10 +216,11 @@ async def paper_page(
     if as_bib:
         return await run_in_threadpool(_bibtex_response, request, raw, ident)
 
+    moderator = bool(request.cookies) and await run_in_threadpool(is_moderator, request)
+
     def build() -> dict[str, Any]:
-        # A hidden paper is absent for everyone but moderators (who never share a cached page).
-        hidden_ok = is_moderator(request)
-        detail = feed.get_paper(_db(request), ident, include_hidden=hidden_ok) if ident else None
+        # A hidden paper is absent for everyone but moderators, whose page is never shared.
+        detail = feed.get_paper(_db(request), ident, include_hidden=moderator) if ident else None
         if detail is None:
             raise _not_found(raw, ident)
         return {
@@ -229,10 +231,10 @@ async def paper_page(
                 _settings(request), _db(request), detail.card.id, SIMILAR, similar
             ),
             "similar_sort": similar,
-            "collection_choices": collection_choices(request, detail.card.id),
+            "moderator_view": moderator,
         }
 
-    return await cached_page(request, "paper.html", build)
+    return await cached_page(request, "paper.html", build, cache=not moderator)
 
 
 def _bibtex_response(request: Request, raw: str, ident: str | None) -> Response:
@@ -337,10 +339,21 @@ async def search_page(
     return await cached_page(request, "search.html", build)
 
 
-def page_categories(request: Request) -> list[tuple[str, int]]:
-    """The most common categories (cached: a group-by over the whole catalog)."""
-    from ..views import page_cache
+async def on_shutdown(app: Any) -> None:
+    """Stop the page cache's database watcher (a LISTEN connection on PostgreSQL)."""
+    app.state.page_cache.close()
 
-    return page_cache(request).get_or_build(
+
+# The search form's category list is a group-by over the whole catalog (tens of
+# ms at 80k papers) whose counts only imports move: kept a minute, votes or not.
+CATEGORIES_SECONDS = 60.0
+
+
+def page_categories(request: Request) -> list[tuple[str, int]]:
+    """The most common categories, for the search form's filter."""
+    cache = getattr(request.app.state, "categories_cache", None)
+    if cache is None:
+        cache = request.app.state.categories_cache = PageCache(ttl=CATEGORIES_SECONDS)
+    return cache.get_or_build(
         ("categories",), lambda: feed.known_categories(_db(request), limit=60)
     )

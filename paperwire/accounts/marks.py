@@ -1,0 +1,67 @@
+"""What a page marks for one viewer: which of its papers they upvoted or saved.
+
+Pages are shared between viewers (``paperwire.web.slots``); only these marks
+and the papers' live counts differ per viewer, so they come from one query
+over the page's paper ids, answered from primary keys: ``papers.id``,
+``upvotes (user_id, paper_id)`` and ``collection_items (collection_id,
+paper_id)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, bindparam, exists, select
+
+from ..db import Database
+from ..db.schema.accounts import collection_items, collections, upvotes
+from ..db.schema.catalog import papers
+
+MAX_IDS = 500  # a page shows a few dozen papers
+
+
+@dataclass(frozen=True, slots=True)
+class PaperMarks:
+    """The viewer's votes and saves among some papers, and those papers' current upvotes."""
+
+    voted: frozenset[str]
+    saved: frozenset[str]
+    upvotes: dict[str, int]
+
+
+def _marks_query() -> Select:
+    user = bindparam("user_id")
+    voted = exists().where(upvotes.c.user_id == user, upvotes.c.paper_id == papers.c.id)
+    mine = select(collections.c.id).where(collections.c.user_id == user)
+    saved = exists().where(
+        collection_items.c.collection_id.in_(mine),
+        collection_items.c.paper_id == papers.c.id,
+    )
+    return select(papers.c.id, papers.c.upvotes, voted.label("voted"), saved.label("saved")).where(
+        papers.c.id.in_(bindparam("ids", expanding=True))
+    )
+
+
+# Built once: a page view runs it, and building a statement costs more than running it.
+_MARKS = _marks_query()
+
+
+def marks_for(db: Database, user_id: int, paper_ids: Sequence[str]) -> PaperMarks:
+    """Which of ``paper_ids`` the user upvoted and saved (in any collection), in one query."""
+    ids = list(dict.fromkeys(paper_ids))[:MAX_IDS]
+    if not ids:
+        return PaperMarks(frozenset(), frozenset(), {})
+    voted: list[str] = []
+    saved: list[str] = []
+    counts: dict[str, int] = {}
+    with db.connect() as conn:
+        for paper_id, count, is_voted, is_saved in conn.execute(
+            _MARKS, {"user_id": user_id, "ids": ids}
+        ):
+            counts[paper_id] = count or 0
+            if is_voted:
+                voted.append(paper_id)
+            if is_saved:
+                saved.append(paper_id)
+    return PaperMarks(frozenset(voted), frozenset(saved), counts)
