@@ -32,5 +32,12 @@ fmt: install
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The relevance evaluation (every system side by side, test split); its external
+# baseline, bm25s, is a bench-only dependency. See docs/benchmarks.md.
+bench: install
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python bench/embed_corpus.py
+	$(BIN)/python bench/bench_relevance.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

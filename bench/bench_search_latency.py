@@ -5,20 +5,36 @@
     .venv/bin/python bench/bench_search_latency.py --sizes 80000 --queries 200
 
 What is measured, per corpus size, with the production code paths
-(``indexing.build_generation`` builds the files, ``SearchService`` answers):
+(``indexing.build_generation`` builds the files; ``SearchService`` answers
+through its ``SearchEngine`` over an ``EmbeddedView``):
 
-- hybrid query latency p50/p95 without query encoding (query vectors
-  precomputed) and with it (the project's ONNX encoder, in the timed call),
-  with a warm page cache (every query has run once; that first pass over
-  freshly loaded index files is reported too), and with a category + upvote
-  filter;
-- the parts: keyword top-100 (tantivy BM25), vector top-100 (HNSW + exact
-  float16 re-rank), encoding alone;
+- hybrid query latency p50/p95 of ``SearchService.search`` (the whole result
+  set: keyword top-``KEYWORD_FIRST``, read on to ``KEYWORD_DEPTH`` when an
+  unlisted paper could still match, vector top-``VECTOR_DEPTH`` on the
+  engine's worker thread, the missing BM25s and cosines, fusion, floors, the
+  page) without query encoding (query vectors precomputed) and with it (the
+  project's ONNX encoder, in the timed call), with a warm page cache (every
+  query has run once; that first pass over freshly loaded index files is
+  reported too), and with a category + upvote filter.  The engine's result-set
+  cache is cleared before each timed query, so every call computes its set;
+- the size of the result sets: mean and median total per query, the share
+  that is capped (more papers would match than the retrievers list) and the
+  share that matches nothing (the fusion floors), unfiltered and filtered;
+- the parts, asked through the ``IndexView`` as the engine asks them: keyword
+  top-``KEYWORD_FIRST`` (tantivy BM25F, with the query's ranked terms), the
+  deep keyword pass to ``KEYWORD_DEPTH`` and the share of queries that need
+  it, vector top-``VECTOR_DEPTH`` (HNSW + exact float16 re-rank) unfiltered
+  and filtered, encoding alone;
 - baseline in the same run: exact brute force, i.e. a numpy dot product over
   all vectors (float32, held in memory) plus an exhaustive BM25 keyword scan
-  (SQLite FTS5, which scores every matching row), fused the same way;
-- recall@10 of the vector path against exact search, and overlap@10 of the
-  hybrid results against the exact-baseline hybrid;
+  (SQLite FTS5, which scores every matching row), fused with the same
+  ``fusion.fuse`` (timed only: FTS5's BM25 is on another scale than tantivy's,
+  see the comment in :func:`probe`);
+- recall@10 of the vector path (and of raw HNSW) against exact search,
+  recall@``VECTOR_DEPTH`` of the whole vector candidate list, the recall /
+  latency trade-off of HNSW's ``expansion_search``, and overlap@10 of the
+  hybrid results against the same engine over a view whose vector retriever
+  is exact (same tantivy keyword candidates, same fusion and floors);
 - index sizes on disk and resident memory (RSS) of a fresh process that loads
   the service and runs the queries.
 
@@ -298,10 +314,16 @@ def probe(index_root: Path, queries_path: Path) -> dict:
     """Load the service like the web process would, time queries, then the baseline."""
     from paperwire.config import load_settings
     from paperwire.search.encoder import load_encoder
-    from paperwire.search.fusion import Candidates, fuse
-    from paperwire.search.indexing import VectorFiles
+    from paperwire.search.engine import (
+        KEYWORD_DEPTH,
+        KEYWORD_FIRST,
+        VECTOR_DEPTH,
+        QueryEncoder,
+        SearchEngine,
+    )
+    from paperwire.search.fusion import fuse
     from paperwire.search.keyword import Filters
-    from paperwire.search.service import CANDIDATES, SearchService
+    from paperwire.search.service import SearchService
     from paperwire.search.vectors import search as hnsw_search
 
     queries = json.loads(queries_path.read_text())
@@ -320,67 +342,130 @@ def probe(index_root: Path, queries_path: Path) -> dict:
     service.search("warm up")
     rss_loaded = rss_mb()
     res: dict = {"rss_start_mb": round(rss0, 1)}
+    no_filter = Filters()
+    cs_cl = Filters(categories=("cs.CL",), min_upvotes=3)
 
-    def timed(fn, items) -> list[float]:
-        out = []
+    def timed(fn, items, engines: tuple = ()) -> tuple[list[float], list]:
+        """Seconds per call and what each call returned.
+
+        The engine keeps recent result sets for paging (``RESULT_CACHE``); each
+        query of a pass is asked once, but its set is forgotten before the call
+        so that every timed search computes its result set.
+        """
+        times, out = [], []
         for item in items:
+            for engine in engines:
+                engine._sets.clear()
             t0 = time.perf_counter()
-            fn(item)
-            out.append(time.perf_counter() - t0)
-        return out
+            got = fn(item)
+            times.append(time.perf_counter() - t0)
+            out.append(got)
+        return times, out
 
+    eng = (service.engine,)
     # The first pass reads the index files into the page cache; the figures that
     # follow are for a warm cache, as a server sees after its first minutes.
-    t_hybrid_first = timed(lambda t: service.search(t, limit=20), texts)
-    t_hybrid = timed(lambda t: service.search(t, limit=20), texts)
-    t_hybrid_filtered = timed(
-        lambda t: service.search(t, categories=["cs.CL"], min_upvotes=3, limit=20), texts
+    t_hybrid_first, _ = timed(lambda t: service.search(t, limit=20), texts, eng)
+    t_hybrid, found = timed(lambda t: service.search(t, limit=20), texts, eng)
+    t_hybrid_filtered, found_filtered = timed(
+        lambda t: service.search(t, categories=["cs.CL"], min_upvotes=3, limit=20), texts, eng
     )
-    snap = service._snapshot()
-    kw = snap.keyword
-    t_kw = timed(lambda t: kw.search(kw.build_query(_parsed(t), Filters()), CANDIDATES), texts)
-    t_vec = timed(
-        lambda t: service._vector_candidates(snap, qvecs[t], Filters(), CANDIDATES), texts
+    for name, results in (("", found), ("filtered_", found_filtered)):
+        res[f"{name}total_mean"] = float(np.mean([r.total for r in results]))
+        res[f"{name}total_p50"] = float(np.median([r.total for r in results]))
+        res[f"{name}capped_share"] = float(np.mean([r.capped for r in results]))
+        res[f"{name}empty_share"] = float(np.mean([r.total == 0 for r in results]))
+
+    # The parts, through the same IndexView the engine asks.
+    view = service._snapshot()
+    assert view is not None and view.hnsw is not None, "no index (or no vectors) to probe"
+    parsed = {t: _parsed(t) for t in texts}
+
+    def ranked(t: str):
+        terms = view.ranked_terms(parsed[t])
+        return terms if (terms.tokens or terms.names) else None
+
+    t_kw, kw_first = timed(
+        lambda t: view.keyword_top(parsed[t], no_filter, ranked(t), KEYWORD_FIRST), texts
     )
-    t_vec_filtered = timed(
-        lambda t: service._vector_candidates(
-            snap, qvecs[t], Filters(categories=("cs.CL",), min_upvotes=3), CANDIDATES
-        ),
+    t_kw_deep, _ = timed(
+        lambda t: view.keyword_top(parsed[t], no_filter, ranked(t), KEYWORD_DEPTH, count=False),
         texts,
     )
+    t_vec, vec_first = timed(lambda t: view.nearest(qvecs[t], no_filter, VECTOR_DEPTH), texts)
+    t_vec_filtered, _ = timed(lambda t: view.nearest(qvecs[t], cs_cl, VECTOR_DEPTH), texts)
+    # How often the engine reads the keyword list on to KEYWORD_DEPTH (its rule:
+    # more matches than listed, and an unlisted paper could still reach the floor).
+    deep = []
+    for t, (kw_hits, kw_total), (vec_keys, vec_sims) in zip(
+        texts, kw_first, vec_first, strict=True
+    ):
+        terms = view.ranked_terms(parsed[t])
+        deep.append(
+            kw_total > len(kw_hits)
+            and service.engine._could_match(kw_hits, terms, vec_sims, len(vec_keys) >= VECTOR_DEPTH)
+        )
+    res["keyword_deep_share"] = float(np.mean(deep))
     rss_after = rss_mb()
     encoder = load_encoder(MODEL_DIR)
     encoder.encode_query("warm up")
-    t_enc = timed(encoder.encode_query, texts)
+    t_enc, _ = timed(encoder.encode_query, texts)
     real_service = SearchService(settings, encoder=encoder)
     real_service.search("warm up")
-    t_hybrid_enc = timed(lambda t: real_service.search(t, limit=20), texts)
+    t_hybrid_enc, _ = timed(
+        lambda t: real_service.search(t, limit=20), texts, (real_service.engine,)
+    )
     rss_with_encoder = rss_mb()
 
-    # Recall@10 of the vector path (HNSW + re-rank) and of raw HNSW vs exact.
-    files = VectorFiles.load(settings.index_dir / snap.state.vector_matrix, mmap=True)
-    full = np.asarray(files.matrix, np.float32)  # the baseline holds float32 in memory
-    rec_path, rec_raw = [], []
-    for t in texts:
-        q = qvecs[t]
-        exact = set(np.argpartition(-(full @ q), 10)[:10].tolist())
-        exact_keys = {int(files.keys[i]) for i in exact}
-        got, _ = service._vector_candidates(snap, q, Filters(), 10)
-        rec_path.append(len(exact_keys & {int(k) for k in got}) / 10)
-        raw, _ = hnsw_search(snap.hnsw, q, 10)
-        rec_raw.append(len(exact_keys & {int(k) for k in raw}) / 10)
+    # Exact search over the stored vectors: the baseline holds them as float32.
+    files = view.vectors
+    full = np.asarray(files.matrix, np.float32)
 
-    # The recall / latency trade-off of HNSW's search breadth (top-100 as the service asks).
+    def exact_nearest(
+        qv: np.ndarray, filters: Filters, k: int, exclude: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top ``k`` (keys, cosines) over every vector passing ``filters``."""
+        sims = full @ qv
+        mask = view.table.mask(filters)
+        if mask is not None:
+            want = view.table.keys[mask]
+            pos = np.minimum(np.searchsorted(files.keys, want), len(files.keys) - 1)
+            allowed = np.zeros(len(files.keys), bool)
+            allowed[pos[files.keys[pos] == want]] = True
+            sims = np.where(allowed, sims, -np.inf)
+        if exclude is not None:
+            sims = np.where(files.keys == np.uint64(exclude), -np.inf, sims)
+        k = min(k, int(np.isfinite(sims).sum()))
+        if k <= 0:
+            return np.zeros(0, np.uint64), np.zeros(0, np.float32)
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.lexsort((files.keys[top], -sims[top]))]
+        return files.keys[top], sims[top].astype(np.float32)
+
+    def exact_top10(q: np.ndarray) -> set[int]:
+        return {int(k) for k in exact_nearest(q, no_filter, 10)[0]}
+
+    # Recall@10 vs exact: the vector path as the engine asks it (top VECTOR_DEPTH,
+    # HNSW + exact re-rank, its first 10) and raw HNSW top-10; recall@VECTOR_DEPTH
+    # of the path (the whole vector candidate list).
+    exact_sets = [exact_top10(qvecs[t]) for t in texts]
+    rec_path, rec_raw, rec_depth = [], [], []
+    for t, ex, (got, _) in zip(texts, exact_sets, vec_first, strict=True):
+        rec_path.append(len(ex & {int(k) for k in got[:10]}) / 10)
+        raw, _ = hnsw_search(view.hnsw, qvecs[t], 10)
+        rec_raw.append(len(ex & {int(k) for k in raw}) / 10)
+        ex_depth = {int(k) for k in exact_nearest(qvecs[t], no_filter, VECTOR_DEPTH)[0]}
+        rec_depth.append(len(ex_depth & {int(k) for k in got}) / max(1, len(ex_depth)))
+
+    # The recall / latency trade-off of HNSW's search breadth (top VECTOR_DEPTH, as
+    # the engine asks for unfiltered queries).
     ef_sweep = {}
-    exact_sets = [
-        {int(files.keys[i]) for i in np.argpartition(-(full @ qvecs[t]), 10)[:10]} for t in texts
-    ]
     for ef in (128, 256, 512, 1024):
-        snap.hnsw.expansion_search = ef
+        view.hnsw.expansion_search = ef
         times, rec = [], []
         for t, ex in zip(texts, exact_sets, strict=True):
             t0 = time.perf_counter()
-            raw, _ = hnsw_search(snap.hnsw, qvecs[t], CANDIDATES)
+            raw, _ = hnsw_search(view.hnsw, qvecs[t], VECTOR_DEPTH)
             times.append(time.perf_counter() - t0)
             rec.append(len(ex & {int(k) for k in raw[:10]}) / 10)
         ef_sweep[ef] = {
@@ -388,57 +473,65 @@ def probe(index_root: Path, queries_path: Path) -> dict:
             "p50_ms": pct(times, 50),
             "p95_ms": pct(times, 95),
         }
-    snap.hnsw.expansion_search = _vectors.EXPANSION_SEARCH
+    view.hnsw.expansion_search = _vectors.EXPANSION_SEARCH
     res["ef_sweep"] = ef_sweep
     res["ef_search"] = _vectors.EXPANSION_SEARCH
 
-    # Baseline: exact vectors (numpy over all) + exhaustive BM25 (FTS5), same fusion.
+    # Baseline: exact vectors (numpy over all) + exhaustive BM25 (FTS5), the same
+    # fusion.  FTS5's BM25 is on another scale than tantivy's BM25F, so this fused
+    # list is only timed, not compared: it shares each FTS5 score by the query's
+    # tantivy RankedTerms.scale, as the engine would, which costs the same as the
+    # right scale would.  FTS5 scores every matching row whatever the LIMIT (which
+    # only bounds the rows returned); it lists KEYWORD_FIRST, the depth most
+    # queries stop at, and vector candidates that FTS5 did not list count as
+    # having no keyword evidence (the engine asks BM25 for them separately).
     con = sqlite3.connect(index_root / "fts5.sqlite")
     key_of: dict[str, int] = {}
-
-    def exact_vector_top(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sims = full @ q
-        top = np.argpartition(-sims, CANDIDATES)[:CANDIDATES]
-        return top[np.argsort(-sims[top])], sims
-
-    def fused_top(keyword: list[tuple[int, float]], q: np.ndarray, k: int) -> list[int]:
-        top, sims = exact_vector_top(q)
-        pos = np.searchsorted(files.keys, np.array([key for key, _ in keyword], np.uint64))
-        cands = Candidates(
-            keyword=keyword,
-            keyword_complete=len(keyword) < CANDIDATES,
-            vector=[(int(files.keys[i]), float(sims[i])) for i in top],
-            cosines={key: float(sims[p]) for (key, _), p in zip(keyword, pos, strict=True)},
-        )
-        return [key for key, _ in fuse(cands)][:k]
+    ranking = service.ranking
 
     def exact_hybrid(t: str) -> list[int]:
+        p = _parsed(t)
+        terms = view.ranked_terms(p)
         rows = con.execute(
             "SELECT id, -bm25(docs, 0, 2.0, 1.0, 1.0) FROM docs WHERE docs MATCH ?"
             " ORDER BY bm25(docs, 0, 2.0, 1.0, 1.0) LIMIT ?",
-            (fts_query(t), CANDIDATES),
+            (fts_query(t), KEYWORD_FIRST),
         ).fetchall()
-        keyword = [(key_of.setdefault(r[0], _key(r[0])), float(r[1])) for r in rows]
-        return fused_top(keyword, qvecs[t], 20)
+        bm25 = {key_of.setdefault(r[0], _key(r[0])): float(r[1]) for r in rows}
+        q = qvecs[t]
+        sims = full @ q
+        top = np.argpartition(-sims, VECTOR_DEPTH - 1)[:VECTOR_DEPTH]
+        keys = np.array(list(dict.fromkeys([*bm25, *files.keys[top].tolist()])), np.uint64)
+        pos = np.minimum(np.searchsorted(files.keys, keys), len(files.keys) - 1)
+        c = np.where(files.keys[pos] == keys, sims[pos], np.nan)
+        b = np.array([bm25.get(int(k), 0.0) for k in keys])
+        scores, matches = fuse(
+            b, terms.scale, c, ranking, terms=len(terms.tokens) + len(terms.names)
+        )
+        keys, scores = keys[matches], scores[matches]
+        return keys[np.lexsort((keys, -scores))][:20].tolist()
 
-    t_exact = timed(exact_hybrid, texts)
-    t_exact_vec = timed(lambda t: exact_vector_top(qvecs[t]), texts)
-    t_fts = timed(
+    t_exact, _ = timed(exact_hybrid, texts)
+    t_exact_vec, _ = timed(lambda t: exact_nearest(qvecs[t], no_filter, VECTOR_DEPTH), texts)
+    t_fts, _ = timed(
         lambda t: con.execute(
-            "SELECT id FROM docs WHERE docs MATCH ? ORDER BY bm25(docs, 0, 2.0, 1.0, 1.0)"
-            " LIMIT 100",
-            (fts_query(t),),
+            "SELECT id FROM docs WHERE docs MATCH ? ORDER BY bm25(docs, 0, 2.0, 1.0, 1.0) LIMIT ?",
+            (fts_query(t), KEYWORD_FIRST),
         ).fetchall(),
         texts,
     )
-    # Effect of the approximation on final results: our hybrid vs the same
-    # hybrid with exact vector search (same tantivy keyword candidates).
+    # Effect of the approximation on final results: our hybrid vs the same engine
+    # (same tantivy keyword candidates, same fusion and floors) over a view whose
+    # vector retriever is exact.
+    exact_view = _ExactVectors(view, exact_nearest)
+    exact_engine = SearchEngine(lambda: exact_view, QueryEncoder(settings, Precomputed()), ranking)
     overlap = []
     for t in texts:
-        ours = {_key(h.id) for h in service.search(t, limit=10).hits}
-        kw_hits, _ = kw.search(kw.build_query(_parsed(t), Filters()), CANDIDATES)
-        ref = fused_top([(h.key, h.score) for h in kw_hits], qvecs[t], 10)
-        overlap.append(len(ours & set(ref)) / max(1, len(ref)))
+        service.engine._sets.clear()
+        ours = [_key(h.id) for h in service.search(t, limit=10).hits]
+        ref = [_key(h.id) for h in exact_engine.search(t, limit=10).hits]
+        if ours or ref:
+            overlap.append(len(set(ours) & set(ref)) / max(len(ours), len(ref)))
     res.update(
         {
             "queries": len(texts),
@@ -454,6 +547,8 @@ def probe(index_root: Path, queries_path: Path) -> dict:
             "encode_p95_ms": pct(t_enc, 95),
             "keyword_p50_ms": pct(t_kw, 50),
             "keyword_p95_ms": pct(t_kw, 95),
+            "keyword_deep_p50_ms": pct(t_kw_deep, 50),
+            "keyword_deep_p95_ms": pct(t_kw_deep, 95),
             "vector_p50_ms": pct(t_vec, 50),
             "vector_p95_ms": pct(t_vec, 95),
             "vector_filtered_p50_ms": pct(t_vec_filtered, 50),
@@ -466,13 +561,29 @@ def probe(index_root: Path, queries_path: Path) -> dict:
             "fts5_p95_ms": pct(t_fts, 95),
             "recall10_vector_path": float(np.mean(rec_path)),
             "recall10_hnsw_raw": float(np.mean(rec_raw)),
-            "hybrid_overlap10_vs_exact": float(np.mean(overlap)),
+            "recall_depth_vector_path": float(np.mean(rec_depth)),
+            "hybrid_overlap10_vs_exact": float(np.mean(overlap)) if overlap else float("nan"),
+            "overlap_queries": len(overlap),
+            "keyword_first": KEYWORD_FIRST,
+            "keyword_depth": KEYWORD_DEPTH,
+            "vector_depth": VECTOR_DEPTH,
             "rss_loaded_mb": round(rss_loaded, 1),
             "rss_after_queries_mb": round(rss_after, 1),
             "rss_with_encoder_mb": round(rss_with_encoder, 1),
         }
     )
     return res
+
+
+class _ExactVectors:
+    """An IndexView that answers like ``view`` but finds nearest vectors exactly."""
+
+    def __init__(self, view, nearest) -> None:
+        self._view = view
+        self.nearest = nearest
+
+    def __getattr__(self, name: str):
+        return getattr(self._view, name)
 
 
 def _parsed(text: str):
@@ -564,6 +675,8 @@ def main() -> None:
 
 
 def print_table(results: list[dict]) -> None:
+    from paperwire.search.engine import KEYWORD_DEPTH, KEYWORD_FIRST, VECTOR_DEPTH
+
     rows = [
         ("hybrid p50 / p95 (ms), no encoding", "hybrid_p50_ms", "hybrid_p95_ms"),
         ("hybrid p50 / p95 (ms), with encoding", "hybrid_enc_p50_ms", "hybrid_enc_p95_ms"),
@@ -578,16 +691,25 @@ def print_table(results: list[dict]) -> None:
             "hybrid_filtered_p95_ms",
         ),
         ("  query encoding alone", "encode_p50_ms", "encode_p95_ms"),
-        ("  keyword top-100 (tantivy)", "keyword_p50_ms", "keyword_p95_ms"),
-        ("  vector top-100 (HNSW + re-rank)", "vector_p50_ms", "vector_p95_ms"),
+        (f"  keyword top-{KEYWORD_FIRST} (tantivy, view)", "keyword_p50_ms", "keyword_p95_ms"),
         (
-            "  vector top-100, filtered (cs.CL, >=3 votes)",
+            f"  keyword top-{KEYWORD_DEPTH} (deep pass, view)",
+            "keyword_deep_p50_ms",
+            "keyword_deep_p95_ms",
+        ),
+        (f"  vector top-{VECTOR_DEPTH} (HNSW + re-rank, view)", "vector_p50_ms", "vector_p95_ms"),
+        (
+            f"  vector top-{VECTOR_DEPTH}, filtered (cs.CL, >=3)",
             "vector_filtered_p50_ms",
             "vector_filtered_p95_ms",
         ),
         ("BASELINE exact hybrid (numpy + FTS5)", "exact_hybrid_p50_ms", "exact_hybrid_p95_ms"),
-        ("  exact vectors (numpy, all)", "exact_vector_p50_ms", "exact_vector_p95_ms"),
-        ("  exhaustive BM25 (SQLite FTS5)", "fts5_p50_ms", "fts5_p95_ms"),
+        (
+            f"  exact vectors top-{VECTOR_DEPTH} (numpy, all)",
+            "exact_vector_p50_ms",
+            "exact_vector_p95_ms",
+        ),
+        (f"  exhaustive BM25 top-{KEYWORD_FIRST} (FTS5)", "fts5_p50_ms", "fts5_p95_ms"),
     ]
     header = f"{'':48}" + "".join(f"{r['size']:>22,}" for r in results)
     print()
@@ -604,8 +726,18 @@ def print_table(results: list[dict]) -> None:
     for label, key, fmt in [
         ("real papers (rest synthetic)", "real_papers", "{:>22,}"),
         ("real vectors (rest synthetic)", "real_vectors", "{:>22,}"),
+        ("result set: mean / median total per query", ("total_mean", "total_p50"), None),
+        ("result set: share capped / share empty", ("capped_share", "empty_share"), None),
+        ("filtered set: mean / median total", ("filtered_total_mean", "filtered_total_p50"), None),
+        (
+            "filtered set: share capped / share empty",
+            ("filtered_capped_share", "filtered_empty_share"),
+            None,
+        ),
+        (f"queries reading keywords to {KEYWORD_DEPTH}", "keyword_deep_share", "{:>22.3f}"),
         ("recall@10 vector path vs exact", "recall10_vector_path", "{:>22.3f}"),
         ("recall@10 raw HNSW vs exact", "recall10_hnsw_raw", "{:>22.3f}"),
+        (f"recall@{VECTOR_DEPTH} vector path vs exact", "recall_depth_vector_path", "{:>22.3f}"),
         ("hybrid overlap@10 vs exact-vector hybrid", "hybrid_overlap10_vs_exact", "{:>22.3f}"),
         ("disk: keyword index (MB)", "keyword_mb", "{:>22.0f}"),
         ("disk: HNSW graph+f16 (MB)", "hnsw_mb", "{:>22.0f}"),
@@ -620,13 +752,21 @@ def print_table(results: list[dict]) -> None:
         ("HNSW expansion_search used", "ef_search", "{:>22}"),
         ("load average during probe", "loadavg", "{:>22}"),
     ]:
-        print(f"{label:48}" + "".join(fmt.format(r.get(key, "-")) for r in results))
+        if isinstance(key, tuple):  # two figures in one cell
+            cells = "".join(
+                f"{r[key[0]]:>11.3g} /{r[key[1]]:>8.3g}" if key[0] in r else f"{'-':>22}"
+                for r in results
+            )
+        else:
+            cells = "".join(fmt.format(r.get(key, "-")) for r in results)
+        print(f"{label:48}{cells}")
     for ef in ("128", "256", "512", "1024"):
         cells = ""
         for r in results:
             e = {str(k): v for k, v in r.get("ef_sweep", {}).items()}.get(ef)
             cells += f"{e['recall10']:>8.3f} {e['p50_ms']:>5.1f}/{e['p95_ms']:>6.1f}" if e else ""
-        print(f"{'HNSW ef=' + ef + ': recall@10, top-100 p50/p95 ms':48}{cells}")
+        label = f"HNSW ef={ef}: recall@10, top-{VECTOR_DEPTH} p50/p95 ms"
+        print(f"{label:48}{cells}")
     sys.stdout.flush()
 
 

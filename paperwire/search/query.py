@@ -84,7 +84,14 @@ class ParsedQuery:
     @property
     def is_empty(self) -> bool:
         """No words and no constraints: the query only lists (filtered) papers."""
-        return not (self.terms or self.required or self.excluded or self.categories or self.like)
+        return not (
+            self.terms
+            or self.required
+            or self.excluded
+            or self.categories
+            or self.like
+            or self.direct_id
+        )
 
 
 def clean_text(text: object) -> str:

@@ -83,7 +83,7 @@ def search(
                 offset=offset,
             )
             ids = [h.id for h in result.hits]
-            return SearchOutcome(
+            outcome = SearchOutcome(
                 cards=cards_by_ids(db, ids),
                 total=int(result.total),
                 message=getattr(result, "message", None),
@@ -94,6 +94,9 @@ def search(
             )
         except Exception:
             log.exception("search failed for %r; using the simple search", query[:200])
+        else:
+            if result.ready:  # else no index is built yet: the catalog's own search answers
+                return outcome
     parsed = parse_arxiv_id(query)
     named = cards_by_ids(db, [parsed[0]]) if parsed is not None and offset == 0 else []
     if named:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -158,16 +157,6 @@ def test_odd_strings_do_not_crash(encoder: Encoder, text: str) -> None:
     out = encoder.encode([text, "ordinary text"])
     assert out.shape == (2, 384) and np.isfinite(out).all()
     assert np.linalg.norm(encoder.encode_query(text)) == pytest.approx(1.0, abs=1e-4)
-
-
-def test_query_encodes_in_milliseconds(encoder: Encoder) -> None:
-    encoder.encode_query("warm up")
-    times = []
-    for q in ["sparse attention", "protein folding with language models", "graph transformers"] * 5:
-        t0 = time.perf_counter()
-        encoder.encode_query(q)
-        times.append(time.perf_counter() - t0)
-    assert sorted(times)[len(times) // 2] < 0.05  # ~2 ms on an idle laptop core; CI is noisy
 
 
 def test_model_is_built_once_and_atomically(encoder: Encoder) -> None:

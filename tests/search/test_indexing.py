@@ -151,14 +151,15 @@ def test_vector_index_follows_changes(tmp_path: Path, monkeypatch: pytest.Monkey
     indexing.sync_vectors(settings, db)
     neighbours = [h.id for h in service.similar("2401.10241", limit=10)]
     assert neighbours and "2401.10241" not in neighbours
-    ranked = [h.id for h in service.search("distributed training pipelines", limit=20).hits]
+    ranked = [h.id for h in service.search("pipeline parallel training", limit=20).hits]
+    assert ranked and ranked[0] == "2401.10241"
     indexing.rebuild(settings, db)
     assert [h.id for h in service.similar("2401.10241", limit=10)] == neighbours
     # BM25 statistics still count replaced documents until tantivy merges segments
     # (in the background, at its own time), so a rebuild may swap near-ties: the
     # results must stay the same papers, each within a few places of where it was.
-    again = [h.id for h in service.search("distributed training pipelines", limit=20).hits]
-    assert again[0] == ranked[0] and len(set(again) & set(ranked)) >= 18
+    again = [h.id for h in service.search("pipeline parallel training", limit=20).hits]
+    assert again[0] == ranked[0] and len(set(again) & set(ranked)) >= 0.9 * len(ranked)
     assert all(abs(again.index(p) - ranked.index(p)) <= 3 for p in set(again) & set(ranked))
     state = indexing.State.read(tmp_path / "index")
     assert state.model_id == FakeEncoder.model_id

@@ -140,7 +140,7 @@ def test_pagination_is_consistent(service) -> None:
 
 
 def test_messages_for_repairs(service) -> None:
-    res = service.search('"unbalanced large language')
+    res = service.search('"large language')
     assert res.hits and "unbalanced quote" in res.message
     assert "unknown sort" in service.search("x", sort="sideways").message
 

@@ -106,28 +106,31 @@ def test_filters_and_exclusions_apply_to_vector_hits(vservice, vector_home: Path
 
 
 def test_fusion_combines_scores() -> None:
-    from paperwire.search.fusion import Candidates, fuse, reciprocal_rank_fusion
+    from paperwire.search.fusion import Ranking, fuse, reciprocal_rank_fusion
 
-    # Key 3 is second in both lists: best overall.  Key 1 leads BM25 but is far
-    # from the query; key 4 is the nearest vector but matches no query word.
-    both = Candidates(
-        keyword=[(1, 10.0), (3, 9.0), (2, 2.0)],
-        vector=[(4, 0.80), (3, 0.78)],
-        cosines={1: 0.20, 3: 0.78, 2: 0.30},
-    )
-    assert [k for k, _ in fuse(both)] == [3, 4, 1, 2]
-    assert [k for k, _ in fuse(both, keyword_share=1.0)][:3] == [1, 3, 2]
-    assert [k for k, _ in fuse(both, keyword_share=0.0)][:2] == [4, 3]
-    scores = [s for _, s in fuse(both)]
-    assert scores == sorted(scores, reverse=True) and 0.0 <= min(scores) <= max(scores) <= 1.0
-
-    # A paper without a vector yet ranks by its keyword score alone, not last.
-    fresh = Candidates(keyword=[(7, 10.0), (8, 5.0)], vector=[(8, 0.5)], cosines={8: 0.5})
-    assert fuse(fresh)[0][0] == 7
-    # Ties break by key, so the order never depends on how candidates arrived.
-    tie = Candidates(vector=[(9, 0.5), (5, 0.5)])
-    assert [k for k, _ in fuse(tie)] == [5, 9]
-    assert fuse(Candidates()) == []
+    nan = float("nan")
+    # Paper 0 carries the query's keywords but is far from it; paper 1 is near and
+    # shares some words; paper 2 is the nearest but shares none.
+    bm25 = np.array([10.0, 6.0, 0.0])
+    cosine = np.array([0.20, 0.70, 0.75])
+    scores, matches = fuse(bm25, 10.0, cosine, terms=9)
+    assert int(np.argmax(scores)) == 1 and matches[1]
+    keyword_only, _ = fuse(bm25, 10.0, cosine, Ranking(mode="keyword"), terms=9)
+    assert list(np.argsort(-keyword_only)) == [0, 1, 2]
+    vector_only, _ = fuse(bm25, 10.0, cosine, Ranking(mode="vector"), terms=9)
+    assert int(np.argmax(vector_only)) == 2
+    # Scores are absolute: adding a candidate does not move the others.
+    more, _ = fuse(np.append(bm25, 3.0), 10.0, np.append(cosine, 0.1), terms=9)
+    assert np.allclose(more[:3], scores)
+    # A paper without a vector yet ranks by its keyword share, not last.
+    fresh, _ = fuse(np.array([10.0, 5.0]), 10.0, np.array([nan, 0.5]), terms=9)
+    assert fresh[0] > fresh[1]
+    # A short query matches nothing without decisive evidence ...
+    _, weak = fuse(np.array([1.0, 0.5]), 10.0, np.array([0.30, 0.25]), terms=2)
+    assert not weak.any()
+    # ... and matches when one paper carries its keywords.
+    _, strong = fuse(np.array([10.0, 0.5]), 10.0, np.array([0.30, 0.25]), terms=2)
+    assert strong[0] and not strong[1]
     assert reciprocal_rank_fusion([1, 2, 3], [3, 4])[0][0] == 3
 
 
@@ -152,8 +155,12 @@ def test_hnsw_path_agrees_with_exact_scan(vservice, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(svc, "EXACT_MAX", 0)
     approx = run()
     for want, got in zip(exact, approx, strict=True):
-        overlap = [len(set(a) & set(b)) / max(1, len(a)) for a, b in zip(want, got, strict=True)]
+        overlap = [
+            len(set(a) & set(b)) / len(a) if a else float(not b)
+            for a, b in zip(want, got, strict=True)
+        ]
         assert np.mean(overlap) >= 0.9, (want, got)
     db = open_database(vservice.settings)
+    assert any(approx[1])
     for ids in approx[1]:
-        assert ids and all("cs.CV" in get_paper(db, pid)["categories"] for pid in ids)
+        assert all("cs.CV" in get_paper(db, pid)["categories"] for pid in ids)

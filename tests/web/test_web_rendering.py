@@ -130,28 +130,20 @@ def test_search_falls_back_when_the_service_fails(sample_client, monkeypatch):
 
 
 def test_search_uses_the_service_when_present(sample_client, monkeypatch):
+    from paperwire.search.results import Hit, SearchResult
     from paperwire.web import searching
-
-    class Hit:
-        def __init__(self, pid, score):
-            self.id, self.score = pid, score
 
     class Fake:
         def search(self, query, **kw):
             assert kw["categories"] == ["cs.CL"] and kw["sort"] == "upvotes"
             assert kw["since"] == date(2024, 1, 1) and kw["min_upvotes"] == 3
-            return type(
-                "R",
-                (),
-                {
-                    "hits": [Hit("2401.10241", 2.0), Hit("0000.00000", 1.0)],
-                    "total": 2,
-                    "message": "Showing results for “pipeline”",
-                    "direct": None,
-                },
-            )()
+            return SearchResult(
+                hits=[Hit("2401.10241", 2.0), Hit("0000.00000", 1.0)],
+                total=2,
+                message="Showing results for “pipeline”",
+            )
 
-        def similar(self, paper_id, limit=10):
+        def similar(self, paper_id, limit=10, sort="similarity"):
             return [Hit("2402.17764", 0.9), Hit(paper_id, 1.0)]
 
     monkeypatch.setattr(searching, "_service", lambda settings: Fake())
