@@ -28,6 +28,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from paperwire.web.devserver import ServerProcess, free_port, home_env
+from tests.conftest import SERVER_SECRET_KEY
 from tests.inbox.conftest import Received, SmtpSink, _Handler
 
 PASSWORD = "correct horse battery"
@@ -241,6 +242,8 @@ def site(
             "PAPERWIRE_SMTP_TLS": "none",
             "PAPERWIRE_MAIL_FROM": "Paperwire <accounts@paperwire.test>",
             "PAPERWIRE_DIGEST_SCHEDULER": "0",
+            # Server mode refuses to start without one key shared by every instance.
+            **({"PAPERWIRE_SECRET_KEY": SERVER_SECRET_KEY} if backend == "postgres" else {}),
         },
     )
     catalog = write_catalog(home.parent / "papers.jsonl")
