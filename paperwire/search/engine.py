@@ -41,7 +41,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..config import Settings
-from .doctable import paper_key
 from .fusion import DEFAULT, Ranking, fuse
 from .keyword import Filters, KeywordHit, RankedTerms
 from .query import ParsedQuery, clean_text, normalise_category, parse_query
@@ -70,6 +69,10 @@ class IndexView(Protocol):
     dim: int | None
 
     def has_paper(self, paper_id: str) -> bool: ...
+
+    def key_of(self, paper_id: str) -> int:
+        """The key this index gives ``paper_id`` (whether or not the paper is in it)."""
+        ...
 
     def ranked_terms(self, parsed: ParsedQuery) -> RankedTerms:
         """The query's ranked keyword terms and the most BM25 a paper can get for them."""
@@ -405,7 +408,7 @@ class SearchEngine:
 
         keys = list(dict.fromkeys([*(h.key for h in kw_hits), *vec_keys.tolist()]))
         if parsed.like:
-            keys = [k for k in keys if k != paper_key(parsed.like)]
+            keys = [k for k in keys if k != view.key_of(parsed.like)]
         if not keys:
             return replace(_EMPTY_SET, semantic=qv is not None)
         key_arr = np.array(keys, np.uint64)
@@ -483,7 +486,7 @@ class SearchEngine:
                 qv = seed if qv is None else _normalised(qv + seed)
         if qv is None:
             return None, *empty
-        exclude = paper_key(parsed.like) if parsed.like else None
+        exclude = view.key_of(parsed.like) if parsed.like else None
         return qv, *view.nearest(qv, filters, VECTOR_DEPTH, exclude)
 
     # -- similar -----------------------------------------------------------------
@@ -504,7 +507,7 @@ class SearchEngine:
             depth = min(int(limit), MAX_DEPTH)
             if sort in ("newest", "upvotes"):
                 depth = max(depth, SIMILAR_POOL)
-            found, sims = view.nearest(qv, Filters(), depth, paper_key(pid))
+            found, sims = view.nearest(qv, Filters(), depth, view.key_of(pid))
             order = np.arange(len(found))
             if sort in ("newest", "upvotes") and len(found):
                 primary = view.sort_values(found, "day" if sort == "newest" else "upvotes")
