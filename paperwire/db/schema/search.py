@@ -29,6 +29,7 @@ SERVER_ONLY_TABLES = frozenset(
         "search_docs",  # one row per searchable paper: filters, tsvectors, BM25 impacts
         "search_vectors",  # current halfvec(384) embeddings, with copies of the filters
         "search_terms",  # document frequency per lexeme and field, category counts
+        "search_champions",  # per common term, the papers where it weighs most
         "search_stats",  # document count and total lengths (BM25's averages)
         "search_version",  # change counter that readers key their caches by
         "search_queue",  # papers changed by a transaction, indexed when it commits

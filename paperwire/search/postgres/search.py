@@ -106,7 +106,7 @@ class PostgresSearch:
         with db.engine.connect() as conn:
             row = conn.exec_driver_sql(
                 "SELECT (SELECT sum(v) FROM search_version), docs, title_len, text_len,"
-                " author_len FROM search_stats WHERE id = 1"
+                " author_len, champions FROM search_stats WHERE id = 1"
             ).one()
         signature = ("postgres", db.url, int(row[0] or 0))
         view = self._view

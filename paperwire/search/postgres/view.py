@@ -63,9 +63,23 @@ class Stats:
     title_len: int = 0
     text_len: int = 0
     author_len: int = 0
+    champions: int = 1000  # the size of a champion list
 
     def avg(self, total: int) -> float:
         return total / max(self.docs, 1)
+
+
+@dataclass(frozen=True)
+class Term:
+    """A lexeme's row in ``search_terms`` (id 0: not in the index)."""
+
+    id: int = 0
+    df: int = 0
+    listed: int = 0  # papers on its champion list (0: none, the GIN index finds them all)
+    floor: float = 0.0  # the most BM25 impact a paper left off the list can have
+
+
+NO_TERM = Term()
 
 
 @dataclass(frozen=True)
@@ -97,10 +111,12 @@ class PostgresView:
         self.stats = stats
         self.model_id = model_id
         self.dim = dim
-        self._terms: dict[tuple[str, str], tuple[int, int]] = {}  # (field, lexeme) -> (id, df)
+        # (field, lexeme) -> (id, df, champions listed, their floor)
+        self._terms: dict[tuple[str, str], Term] = {}
         self._clauses: dict[Clause, ClauseSql | None] = {}
         self._categories: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.outcome = keywords.Outcome()  # how the last keyword top-k was found
 
     # -- plumbing --------------------------------------------------------------
     @contextmanager
@@ -126,28 +142,32 @@ class PostgresView:
 
     # -- terms -------------------------------------------------------------------
     def _lookup(self, wanted: set[tuple[str, str]]) -> None:
-        """Fill the term memo for ``(field, lexeme)`` pairs (unknown terms: id 0, df 0)."""
+        """Fill the term memo for ``(field, lexeme)`` pairs."""
         missing = [w for w in wanted if w not in self._terms]
         if not missing:
             return
         rows = self._all(
-            "SELECT q.f, q.l, t.id, t.df FROM unnest(%(f)s::text[], %(l)s::text[]) AS q(f, l)"
+            "SELECT q.f, q.l, t.id, t.df, t.listed, t.floor"
+            " FROM unnest(%(f)s::text[], %(l)s::text[]) AS q(f, l)"
             ' JOIN search_terms t ON t.field = q.f::"char" AND t.lexeme = q.l',
             {"f": [m[0] for m in missing], "l": [m[1] for m in missing]},
         )
-        found = {(f, lex): (int(i), int(df)) for f, lex, i, df in rows}
+        found = {
+            (f, lex): Term(int(i), int(df), int(listed), float(floor))
+            for f, lex, i, df, listed, floor in rows
+        }
         with self._lock:
             if len(self._terms) > _MEMO_MAX:
                 self._terms.clear()
             for m in missing:
-                self._terms[m] = found.get(m, (0, 0))
+                self._terms[m] = found.get(m, NO_TERM)
 
-    def term(self, field: str, lexeme: str) -> tuple[int, int]:
-        """(id, document frequency) of a lexeme in ``field`` ('t' text, 'a' authors)."""
+    def term(self, field: str, lexeme: str) -> Term:
+        """The statistics of a lexeme in ``field`` ('t' title and abstract, 'a' authors)."""
         key = (field, lexeme)
         if key not in self._terms:
             self._lookup({key})
-        return self._terms.get(key, (0, 0))
+        return self._terms.get(key, NO_TERM)
 
     def idf(self, df: int) -> float:
         return idf(df, max(1, self.stats.docs))
@@ -177,11 +197,11 @@ class PostgresView:
         names = names_of(False) or names_of(True)
         tokens = list(dict.fromkeys(stem_of[n] for n in names))
         self._lookup({("t", t) for t in tokens} | {("a", n) for n in names})
-        max_score = sum(self.idf(self.term("t", t)[1]) * (K1 + 1) for t in tokens)
+        max_score = sum(self.idf(self.term("t", t).df) * (K1 + 1) for t in tokens)
         authors = []
         for name in names:
-            as_name = self.term("a", name)[1]
-            as_word = self.term("t", stem_of[name])[1]
+            as_name = self.term("a", name).df
+            as_word = self.term("t", stem_of[name]).df
             if as_name and as_name > as_word:
                 authors.append(name)
                 max_score += AUTHOR_BOOST * self.idf(as_name) * (K1 + 1)
@@ -193,9 +213,9 @@ class PostgresView:
         weights: dict[int, float] = {}
         for field, lexemes, boost in (("t", terms.tokens, 1.0), ("a", terms.names, AUTHOR_BOOST)):
             for lexeme in lexemes:
-                tid, df = self.term(field, lexeme)
-                if tid and df:
-                    weights[tid] = weights.get(tid, 0.0) + boost * self.idf(df)
+                term = self.term(field, lexeme)
+                if term.id and term.df:
+                    weights[term.id] = weights.get(term.id, 0.0) + boost * self.idf(term.df)
         return weights
 
     # -- clauses -------------------------------------------------------------------
@@ -229,7 +249,7 @@ class PostgresView:
                 self._clauses[c] = None  # nothing to match: the clause is ignored
                 continue
             field = "a" if c.field == "author" else "t"
-            weight = sum(self.idf(self.term(field, t)[1]) for t in toks) * (K1 + 1)
+            weight = sum(self.idf(self.term(field, t).df) for t in toks) * (K1 + 1)
             stats = self.stats
             if c.field == "author":
                 sql = ClauseSql(
@@ -381,6 +401,10 @@ class PostgresView:
         for g in groups:
             bound = min(bound, sum(self._categories.get(c, 0) for c in query_category_terms(g)))
         return bound
+
+    def filter_share(self, filters: Filters) -> float:
+        """At most what share of the papers pass ``filters`` (by their categories)."""
+        return min(1.0, self._category_bound(filters) / max(1, self.stats.docs))
 
     def nearest(
         self, qv: np.ndarray, filters: Filters, k: int, exclude: int | None = None

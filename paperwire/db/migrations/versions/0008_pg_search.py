@@ -181,19 +181,38 @@ UPGRADE = [
       field "char" NOT NULL,
       lexeme text NOT NULL,
       df integer NOT NULL,
+      listed integer NOT NULL DEFAULT 0,
+      floor real NOT NULL DEFAULT 0,
       UNIQUE (field, lexeme)
     ) WITH (fillfactor = 70)
     """,
+    # Champion lists: for each term in more than ``search_stats.champions``
+    # papers, the papers where it weighs most (its BM25 impact), between that
+    # many and twice as many.  Every paper left out has an impact of at most
+    # ``search_terms.floor`` for the term, so a query over common words scores
+    # a few thousand candidates instead of every match, and knows how much it
+    # may have missed.
+    """
+    CREATE TABLE search_champions (
+      term_id integer NOT NULL,
+      impact real NOT NULL,
+      key bigint NOT NULL,
+      PRIMARY KEY (term_id, key)
+    )
+    """,
+    "CREATE INDEX search_champions_top ON search_champions (term_id, impact DESC, key)",
+    "CREATE INDEX search_champions_key ON search_champions (key)",
     """
     CREATE TABLE search_stats (
       id integer PRIMARY KEY CHECK (id = 1),
       docs bigint NOT NULL,
       title_len bigint NOT NULL,
       text_len bigint NOT NULL,
-      author_len bigint NOT NULL
+      author_len bigint NOT NULL,
+      champions integer NOT NULL
     )
     """,
-    "INSERT INTO search_stats VALUES (1, 0, 0, 0, 0)",
+    "INSERT INTO search_stats VALUES (1, 0, 0, 0, 0, 1000)",
     # Bumped by every transaction that changes what search answers; readers
     # key their caches by the sum (MVCC: a sum is seen exactly when the data is).
     # Slots by backend, so concurrent writers rarely share a row.
@@ -221,9 +240,9 @@ UPGRADE = [
     CREATE FUNCTION search_fieldnorm(dl float8) RETURNS float8
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
       SELECT CASE WHEN dl < 32 THEN dl
-             ELSE 24 + ((v >> (e - 3)) << (e - 3)) END
-      FROM (SELECT dl::bigint - 24 AS v,
-                   floor(ln(greatest(dl - 24, 1)) / ln(2::float8) + 1e-12)::int AS e) x
+             ELSE 24 + (((dl::bigint - 24)
+                         >> (floor(ln(dl - 24) / ln(2::float8) + 1e-12)::int - 3))
+                        << (floor(ln(dl - 24) / ln(2::float8) + 1e-12)::int - 3)) END
     $$
     """,
     # BM25 of one term or phrase: tantivy's k1 = 1.2, b = 0.75, its quantised
@@ -252,6 +271,82 @@ UPGRADE = [
                                              WHERE q.lexeme = lexemes[j] AND q.pos = s.pos + j - 1))
     $$
     """,
+    # The champion lists after a batch (search_index's temp tables): entries of
+    # papers removed or rewritten go, new impacts above a list's floor join it,
+    # a term that just became common gets its list (its best ``size`` papers,
+    # found through the GIN index), as does one that lost half of its list, and
+    # a list that reached twice its size is cut back to its best ``size``.
+    """
+    CREATE FUNCTION search_index_champions(size integer) RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+      term record;
+      cut record;
+      q tsquery;
+      one sparsevec;
+    BEGIN
+      CREATE TEMP TABLE IF NOT EXISTS search_touched (term_id integer) ON COMMIT DELETE ROWS;
+      DELETE FROM search_touched;
+      WITH gone AS (
+        DELETE FROM search_champions c
+         WHERE c.key IN (SELECT key FROM search_batch WHERE existed)
+        RETURNING c.term_id),
+      counted AS (SELECT term_id, count(*) AS n FROM gone GROUP BY term_id),
+      updated AS (
+        UPDATE search_terms t SET listed = t.listed - g.n FROM counted g
+         WHERE t.id = g.term_id)
+      INSERT INTO search_touched SELECT term_id FROM counted;
+      INSERT INTO search_touched SELECT DISTINCT term_id FROM search_weights;
+      WITH added AS (
+        INSERT INTO search_champions (term_id, impact, key)
+        SELECT w.term_id, w.impact, w.key
+          FROM search_weights w JOIN search_terms t ON t.id = w.term_id
+         WHERE t.listed > 0 AND w.impact > t.floor
+        RETURNING term_id)
+      UPDATE search_terms t SET listed = t.listed + a.n
+        FROM (SELECT term_id, count(*) AS n FROM added GROUP BY term_id) a
+       WHERE t.id = a.term_id;
+      FOR term IN
+        SELECT id, field, lexeme FROM search_terms
+         WHERE id IN (SELECT term_id FROM search_touched)
+           AND field IN ('t', 'a') AND df > size AND listed < size / 2
+         ORDER BY id
+      LOOP
+        q := quote_literal(term.lexeme)::tsquery;
+        one := format('{%s:1}/1000000000', term.id)::sparsevec;
+        DELETE FROM search_champions WHERE term_id = term.id;
+        CREATE TEMP TABLE IF NOT EXISTS search_ranked (key bigint, impact real)
+          ON COMMIT DELETE ROWS;
+        DELETE FROM search_ranked;
+        IF term.field = 't' THEN
+          INSERT INTO search_ranked SELECT key, -(impacts <#> one) FROM search_docs
+           WHERE tsv @@ q ORDER BY 2 DESC, key LIMIT size + 1;
+        ELSE
+          INSERT INTO search_ranked SELECT key, -(impacts <#> one) FROM search_docs
+           WHERE atsv @@ q ORDER BY 2 DESC, key LIMIT size + 1;
+        END IF;
+        INSERT INTO search_champions (term_id, impact, key)
+        SELECT term.id, impact, key FROM search_ranked ORDER BY impact DESC, key LIMIT size;
+        UPDATE search_terms
+           SET listed = (SELECT count(*) FROM search_champions WHERE term_id = term.id),
+               floor = coalesce((SELECT impact FROM search_ranked
+                                  ORDER BY impact DESC, key OFFSET size LIMIT 1), 0)
+         WHERE id = term.id;
+      END LOOP;
+      FOR term IN
+        SELECT id FROM search_terms
+         WHERE id IN (SELECT term_id FROM search_touched) AND listed >= 2 * size
+         ORDER BY id
+      LOOP
+        SELECT impact, key INTO cut FROM search_champions WHERE term_id = term.id
+         ORDER BY impact DESC, key LIMIT 1 OFFSET size - 1;
+        DELETE FROM search_champions
+         WHERE term_id = term.id
+           AND (impact < cut.impact OR (impact = cut.impact AND key > cut.key));
+        UPDATE search_terms SET listed = size, floor = greatest(floor, cut.impact)
+         WHERE id = term.id;
+      END LOOP;
+    END $$
+    """,
     # Brings search_docs, search_vectors and the statistics up to date for
     # ``ids``: papers inserted, changed, hidden (``papers.hidden_at``, where that
     # column exists) or deleted.  Idempotent: papers whose rows are current cost
@@ -263,6 +358,8 @@ UPGRADE = [
       st search_stats%ROWTYPE;
       touched bigint := 0;
       n bigint;
+      avg_text float8;
+      avg_author float8;
     BEGIN
       IF coalesce(cardinality(ids), 0) = 0 THEN
         RETURN;
@@ -274,7 +371,7 @@ UPGRADE = [
           upvotes integer, has_code boolean, cats text[]
         ) ON COMMIT DELETE ROWS;
         CREATE TEMP TABLE search_batch (
-          paper_id text PRIMARY KEY, present boolean, existed boolean,
+          paper_id text PRIMARY KEY, key bigint, present boolean, existed boolean,
           tsv tsvector, atsv tsvector, title_len integer, text_len integer,
           author_len integer, impacts sparsevec, old_tsv tsvector, old_atsv tsvector,
           old_cats text[], old_title_len integer, old_text_len integer, old_author_len integer
@@ -282,10 +379,14 @@ UPGRADE = [
         CREATE TEMP TABLE search_postings (
           paper_id text, field "char", lexeme text, tf float8, title_tf integer
         ) ON COMMIT DELETE ROWS;
+        CREATE TEMP TABLE search_weights (
+          paper_id text, key bigint, term_id integer, impact real
+        ) ON COMMIT DELETE ROWS;
       END IF;
       DELETE FROM search_wanted;
       DELETE FROM search_batch;
       DELETE FROM search_postings;
+      DELETE FROM search_weights;
       INSERT INTO search_wanted
         SELECT p.id, search_key(p.id), p.content_hash,
                coalesce(p.listed_on, p.submitted) - DATE '1970-01-01',
@@ -317,7 +418,8 @@ UPGRADE = [
       END IF;
       -- Text, categories or presence changed: the rest is rebuilt from the paper.
       INSERT INTO search_batch
-        SELECT coalesce(w.paper_id, d.paper_id), w.paper_id IS NOT NULL, d.paper_id IS NOT NULL,
+        SELECT coalesce(w.paper_id, d.paper_id), coalesce(w.key, d.key),
+               w.paper_id IS NOT NULL, d.paper_id IS NOT NULL,
                v.tsv, v.atsv, 0, 0, 0, NULL,
                d.tsv, d.atsv, d.cats, d.title_len, d.text_len, d.author_len
           FROM search_wanted w
@@ -337,10 +439,10 @@ UPGRADE = [
         RETURN;
       END IF;
       INSERT INTO search_postings
-        SELECT b.paper_id, 't', u.lexeme, sum(CASE x.w WHEN 'A' THEN 2 ELSE 1 END),
-               count(*) FILTER (WHERE x.w = 'A')
-          FROM search_batch b, unnest(b.tsv) u, unnest(u.weights) AS x(w)
-         WHERE b.present GROUP BY b.paper_id, u.lexeme
+        SELECT b.paper_id, 't', u.lexeme, cardinality(u.positions) + a.n, a.n
+          FROM search_batch b, unnest(b.tsv) u,
+               LATERAL (SELECT cardinality(array_positions(u.weights, 'A')) AS n) a
+         WHERE b.present
         UNION ALL
         SELECT b.paper_id, 'a', u.lexeme, cardinality(u.positions), 0
           FROM search_batch b, unnest(b.atsv) u WHERE b.present;
@@ -385,7 +487,7 @@ UPGRADE = [
       -- BM25 impacts: tf·(k1+1) / (tf + k1·(1 − b + b·dl/avgdl)) per term, the
       -- average lengths including this batch; at most 16,000 terms a paper
       -- (pgvector's limit; only author lists of thousands reach it), the strongest.
-      IF EXISTS (SELECT 1 FROM search_postings GROUP BY paper_id HAVING count(*) > 16000) THEN
+      IF EXISTS (SELECT 1 FROM search_batch WHERE length(tsv) + length(atsv) > 16000) THEN
         DELETE FROM search_postings WHERE ctid IN (
           SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY paper_id
                                                         ORDER BY tf DESC, lexeme) AS r
@@ -394,18 +496,21 @@ UPGRADE = [
                                                  GROUP BY paper_id HAVING count(*) > 16000)) x
            WHERE r > 16000);
       END IF;
+      avg_text := greatest(st.text_len::float8 / greatest(st.docs, 1), 1e-9);
+      avg_author := greatest(st.author_len::float8 / greatest(st.docs, 1), 1e-9);
+      INSERT INTO search_weights
+        SELECT p.paper_id, b.key, t.id,
+               (p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * CASE p.field
+                   WHEN 't' THEN search_fieldnorm(b.text_len) / avg_text
+                   ELSE search_fieldnorm(b.author_len) / avg_author END)))::real
+          FROM search_postings p
+          JOIN search_batch b ON b.paper_id = p.paper_id
+          JOIN search_terms t ON t.field = p.field AND t.lexeme = p.lexeme;
       UPDATE search_batch b SET impacts = x.impacts
-        FROM (SELECT p.paper_id,
-                     format('{%s}/1000000000', string_agg(t.id || ':' ||
-                       search_bm25(p.tf, CASE p.field WHEN 't' THEN b2.text_len
-                                         ELSE b2.author_len END,
-                                   CASE p.field WHEN 't' THEN st.text_len
-                                        ELSE st.author_len END::float8 / greatest(st.docs, 1),
-                                   2.2)::real, ','))::sparsevec AS impacts
-                FROM search_postings p
-                JOIN search_batch b2 ON b2.paper_id = p.paper_id
-                JOIN search_terms t ON t.field = p.field AND t.lexeme = p.lexeme
-               GROUP BY p.paper_id) x
+        FROM (SELECT paper_id, format('{%s}/1000000000',
+                                      string_agg(term_id || ':' || impact, ','))::sparsevec
+                                 AS impacts
+                FROM search_weights GROUP BY paper_id) x
        WHERE b.paper_id = x.paper_id;
       DELETE FROM search_docs d USING search_batch b
        WHERE d.paper_id = b.paper_id AND NOT b.present;
@@ -421,6 +526,7 @@ UPGRADE = [
           title_len = excluded.title_len, text_len = excluded.text_len,
           author_len = excluded.author_len, tsv = excluded.tsv, atsv = excluded.atsv,
           impacts = excluded.impacts;
+      PERFORM search_index_champions(st.champions);
       PERFORM search_index_vectors(ARRAY(SELECT paper_id FROM search_batch ORDER BY paper_id));
       UPDATE search_version SET v = v + 1 WHERE slot = pg_backend_pid() % 64;
     END $$
@@ -547,6 +653,7 @@ UPGRADE = [
       PERFORM 1 FROM search_stats WHERE id = 1 FOR UPDATE;
       DELETE FROM search_vectors;
       DELETE FROM search_docs;
+      DELETE FROM search_champions;
       DELETE FROM search_terms;
       UPDATE search_stats SET docs = 0, title_len = 0, text_len = 0, author_len = 0;
       FOR batch IN
@@ -579,10 +686,12 @@ DOWNGRADE = [
     "DROP FUNCTION IF EXISTS search_enqueue(text[], boolean)",
     "DROP FUNCTION IF EXISTS search_index_vectors(text[])",
     "DROP FUNCTION IF EXISTS search_index(text[])",
+    "DROP FUNCTION IF EXISTS search_index_champions(integer)",
     "DROP FUNCTION IF EXISTS search_phrase_freq(tsvector, text[], boolean)",
     "DROP FUNCTION IF EXISTS search_bm25(float8, float8, float8, float8)",
     "DROP FUNCTION IF EXISTS search_fieldnorm(float8)",
-    "DROP TABLE IF EXISTS search_vectors, search_docs, search_terms, search_stats, search_version",
+    "DROP TABLE IF EXISTS search_vectors, search_docs, search_champions, search_terms,"
+    " search_stats, search_version",
     "DROP FUNCTION IF EXISTS search_halfvec(bytea)",
     "DROP FUNCTION IF EXISTS search_has_code(json)",
     "DROP FUNCTION IF EXISTS search_categories(json)",
