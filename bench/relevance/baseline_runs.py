@@ -1,6 +1,6 @@
 """Rankings of the search that shipped before, computed by its own code.
 
-    python bench/relevance/baseline_runs.py SRC QUERIES OUT
+    python bench/relevance/baseline_runs.py SRC QUERIES OUT CORPUS
 
 ``SRC`` is an extracted copy of the repository at the baseline commit (made by
 ``bench/bench_relevance.py``), whose ``paperwire`` package and benchmark
@@ -19,12 +19,13 @@ from pathlib import Path
 
 
 def main() -> None:
-    src, queries_path, out_path = (Path(a).resolve() for a in sys.argv[1:4])
+    src, queries_path, out_path, corpus = (Path(a).resolve() for a in sys.argv[1:5])
     sys.path[:0] = [str(src), str(src / "bench")]
     import bench_relevance as old  # the baseline's own benchmark module
-    from bench_search_latency import load_corpus
+    import bench_search_latency
 
-    rows, matrix = old.real_vectors(load_corpus())
+    bench_search_latency.CORPUS = corpus  # the copy has no ../shared beside it
+    rows, matrix = old.real_vectors(bench_search_latency.load_corpus())
     home = old.build(rows, matrix, out_path.parent / f"baseline-index-{src.name}")
     systems = old.Systems(home)
     queries = json.loads(queries_path.read_text())

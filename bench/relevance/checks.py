@@ -18,18 +18,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from paperwire.search.keyword import analyze  # noqa: E402
+from paperwire.search.keyword import STOPWORDS, analyze  # noqa: E402
 
-# A broad English stopword list: these title words carry no identity.
-STOP = frozenset(
-    """a about above after again against all also am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers him his how i if in into is it its itself just
-    me more most my no nor not now of off on once only or other our ours out over own same she
-    should so some such than that the their theirs them then there these they this those through
-    to too under until up very via vs versus was we were what when where which while who whom why
-    will with within without would you your towards toward using based new via""".split()
-)
+# Function words carry no identity: the search's own list, and a few more.
+STOP = STOPWORDS | {"new", "versus", "vs", "within", "without"}
 MIN_WORDS, MAX_WORDS = 12, 15
 COPY_RUN = 4
 
@@ -50,6 +42,7 @@ def title_words(title: str) -> set[str]:
 
 def copied_runs(query: str, abstract: str, n: int = COPY_RUN) -> list[str]:
     """Runs of ``n`` consecutive (stemmed, all-token) words shared with the abstract."""
+
     def grams(text: str) -> set[tuple[str, ...]]:
         toks = [t for w in re.findall(r"[A-Za-z0-9]+", text) for t in analyze(w)]
         return {tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)}

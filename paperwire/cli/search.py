@@ -66,6 +66,7 @@ def _print_items(items: list[dict[str, Any]]) -> None:
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Listed on or after (YYYY-MM-DD).")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Listed on or before.")
 @click.option("--min-upvotes", type=int, help="At least this many upvotes.")
+@click.option("--has-code", is_flag=True, help="Only papers with a code link.")
 @click.option(
     "--sort",
     type=click.Choice(["relevance", "newest", "upvotes"]),
@@ -81,9 +82,17 @@ def search_cmd(
     since: Any,
     until: Any,
     min_upvotes: int | None,
+    has_code: bool,
     sort: str,
 ) -> None:
-    """Search papers: words, "phrases", author:NAME, cat:cs.CL, -exclude, or an arXiv id/URL."""
+    """Search papers: words, "phrases", author:NAME, cat:cs.CL, -exclude, like:ID, or an id/URL.
+
+    \b
+    Papers are listed only when they are likely to be relevant (by their words
+    or their meaning), so a query nothing in the catalog is about finds nothing.
+    A query without words (filters, author:, cat: alone) lists every match,
+    newest first.
+    """
     from ..search.backend import get_backend
 
     service = get_backend(settings())
@@ -93,6 +102,7 @@ def search_cmd(
         since=since.date() if since else None,
         until=until.date() if until else None,
         min_upvotes=min_upvotes,
+        has_code=has_code,
         sort=sort,
         limit=limit,
         offset=offset,
@@ -106,10 +116,11 @@ def search_cmd(
     if result.direct:
         click.echo(f"arXiv:{result.direct}")
     elif not items:
-        click.echo("no results")
+        click.echo("no papers match" if not result.total else f"no more results ({result.total})")
         return
     else:
-        click.echo(f"about {result.total} results")
+        more = "+" if result.capped else ""
+        click.echo(f"{result.total}{more} result{'' if result.total == 1 else 's'}")
     _print_items(items)
 
 

@@ -41,7 +41,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..config import Settings
-from .fusion import DEFAULT, Ranking, fuse
+from .fusion import DEFAULT, Ranking, fuse, keyword_share, unseen_bound
 from .keyword import Filters, KeywordHit, RankedTerms
 from .query import ParsedQuery, clean_text, normalise_category, parse_query
 from .results import Hit, SearchResult
@@ -51,9 +51,9 @@ log = logging.getLogger(__name__)
 SORTS = ("relevance", "newest", "upvotes")
 SIMILAR_SORTS = ("similarity", "newest", "upvotes")
 KEYWORD_DEPTH = 1000  # keyword candidates: the deepest keyword match ranked
-# The keyword list is read this deep first, and to KEYWORD_DEPTH only while its
-# last paper still carries enough evidence to match: papers further down carry
-# less, so they could only match through the vector list, which is complete.
+# The keyword list is read this deep first, and to KEYWORD_DEPTH only when a
+# paper further down could still match (fusion.unseen_bound): most queries stop
+# here, and the result set is the same either way.
 KEYWORD_FIRST = 100
 VECTOR_DEPTH = 200  # vector candidates
 MAX_DEPTH = 1000  # offset + limit
@@ -75,7 +75,7 @@ class IndexView(Protocol):
         ...
 
     def ranked_terms(self, parsed: ParsedQuery) -> RankedTerms:
-        """The query's ranked keyword terms and the most BM25 a paper can get for them."""
+        """The query's ranked keyword terms and their BM25 scale (``keyword.evidence_scale``)."""
         ...
 
     def keyword_top(
@@ -376,13 +376,19 @@ class SearchEngine:
         # The worker encodes and searches vectors while this thread runs the
         # keyword side (tantivy and PostgreSQL both release the GIL while working).
         pending = _executor().submit(self._vector_side, view, parsed, filters)
+        use = terms if ranked else None
         try:
             if ranked or parsed.required:
-                kw_hits, kw_total = self._keyword_list(view, parsed, filters, terms, ranked)
+                kw_hits, kw_total = view.keyword_top(parsed, filters, use, KEYWORD_FIRST)
             else:  # like: alone has no keyword side
                 kw_hits, kw_total = [], 0
         finally:
             qv, vec_keys, vec_sims = pending.result()
+        vec_full = len(vec_keys) >= VECTOR_DEPTH
+        if kw_total > len(kw_hits) and (
+            not ranked or self._could_match(kw_hits, terms, vec_sims, vec_full)
+        ):
+            kw_hits, _ = view.keyword_top(parsed, filters, use, KEYWORD_DEPTH, count=False)
         if len(vec_keys) and (parsed.required or parsed.excluded):
             # Vectors know nothing of phrases, authors or exclusions: check them.
             ok = view.passing(parsed, filters, [int(k) for k in vec_keys])
@@ -415,16 +421,19 @@ class SearchEngine:
         b = np.array([bm25.get(k, 0.0) for k in keys])
         c = np.array([cosine.get(k, math.nan) for k in keys])
         if ranked:
-            scores, matches = fuse(b, terms.max_score, c, self.ranking)
-            capped = self._capped(kw_hits, cut, terms, vec_sims)
+            n_terms = len(terms.tokens) + len(terms.names)
+            scores, matches = fuse(b, terms.scale, c, self.ranking, terms=n_terms)
+            capped = bool(matches.any()) and self._could_match(
+                kw_hits if cut else [], terms, vec_sims, vec_full
+            )
         elif parsed.required:  # a phrase or title clause alone decides; meaning helps rank
             top = float(b.max()) if len(b) else 0.0
-            scores, _ = fuse(b, top, c, replace(self.ranking, mode="hybrid"))
+            scores, _ = fuse(b, top, c, self.ranking.unfloored())
             matches = np.array([k in bm25 for k in keys], bool)
             capped = cut
         else:  # like: alone: the paper's neighbours that are close enough
             scores, matches = fuse(b, 0.0, c, replace(self.ranking, mode="vector"))
-            capped = self._capped([], False, terms, vec_sims)
+            capped = bool(matches.any()) and self._could_match([], terms, vec_sims, vec_full)
         key_arr, scores, c = key_arr[matches], scores[matches], c[matches]
         order = np.lexsort((key_arr, -scores))
         return ResultSet(
@@ -437,38 +446,25 @@ class SearchEngine:
             semantic=qv is not None,
         )
 
-    def _keyword_list(
+    def _could_match(
         self,
-        view: IndexView,
-        parsed: ParsedQuery,
-        filters: Filters,
+        kw_hits: list[KeywordHit],
         terms: RankedTerms,
-        ranked: bool,
-    ) -> tuple[list[KeywordHit], int]:
-        """The keyword candidates (best first) and the number of keyword matches."""
-        use = terms if ranked else None
-        hits, total = view.keyword_top(parsed, filters, use, KEYWORD_FIRST)
-        if total <= len(hits) or KEYWORD_FIRST >= KEYWORD_DEPTH:
-            return hits, total
-        floor = self.ranking.keyword_floor * terms.max_score
-        if ranked and hits and hits[-1].score < floor and self.ranking.mode != "keyword":
-            return hits, total  # nothing further down can match by its keywords
-        deeper, _ = view.keyword_top(parsed, filters, use, KEYWORD_DEPTH, count=False)
-        return deeper, total
-
-    def _capped(
-        self, kw_hits: list[KeywordHit], cut: bool, terms: RankedTerms, vec_sims: np.ndarray
+        vec_sims: np.ndarray,
+        vec_full: bool,
     ) -> bool:
-        """Whether papers beyond the candidate lists would also match."""
-        floor = self.ranking
-        if (
-            cut
-            and kw_hits
-            and terms.max_score > 0
-            and kw_hits[-1].score / terms.max_score >= floor.keyword_floor
-        ):
-            return True
-        return bool(len(vec_sims) >= VECTOR_DEPTH and vec_sims[-1] >= floor.vector_floor)
+        """Whether a paper on neither list could reach the match floor.
+
+        ``kw_hits`` is the keyword list when it was cut short (empty when it is
+        complete); ``vec_full`` says the vector list was cut at its depth.
+        """
+        share_cut = (
+            float(keyword_share(np.array([kw_hits[-1].score]), terms.scale)[0]) if kw_hits else None
+        )
+        cosine_cut = float(vec_sims[-1]) if vec_full and len(vec_sims) else None
+        if share_cut is None and cosine_cut is None:
+            return False
+        return unseen_bound(share_cut, cosine_cut, self.ranking) >= self.ranking.match_floor
 
     def _vector_side(
         self, view: IndexView, parsed: ParsedQuery, filters: Filters
