@@ -30,7 +30,15 @@ from typing import Any
 import numpy as np
 
 from ...db import Database
-from ..keyword import AUTHOR_BOOST, K1, STOPWORDS, Filters, KeywordHit, RankedTerms
+from ..keyword import (
+    AUTHOR_BOOST,
+    K1,
+    STOPWORDS,
+    Filters,
+    KeywordHit,
+    RankedTerms,
+    evidence_scale,
+)
 from ..query import Clause, ParsedQuery
 from . import keywords
 from .sql import (
@@ -197,15 +205,15 @@ class PostgresView:
         names = names_of(False) or names_of(True)
         tokens = list(dict.fromkeys(stem_of[n] for n in names))
         self._lookup({("t", t) for t in tokens} | {("a", n) for n in names})
-        max_score = sum(self.idf(self.term("t", t).df) * (K1 + 1) for t in tokens)
+        weights = [self.idf(self.term("t", t).df) for t in tokens]
         authors = []
         for name in names:
             as_name = self.term("a", name).df
             as_word = self.term("t", stem_of[name]).df
             if as_name and as_name > as_word:
                 authors.append(name)
-                max_score += AUTHOR_BOOST * self.idf(as_name) * (K1 + 1)
-        return RankedTerms(tuple(tokens), tuple(authors), max_score)
+                weights.append(AUTHOR_BOOST * self.idf(as_name))
+        return RankedTerms(tuple(tokens), tuple(authors), evidence_scale(weights))
 
     def query_weights(self, terms: RankedTerms) -> dict[int, float]:
         """The query's sparse vector: idf per known term (the author boost on names)."""
