@@ -295,7 +295,9 @@ class SearchEngine:
         order = np.arange(len(keys))
         if sort != "relevance" and len(keys):
             primary = view.sort_values(keys, "day" if sort == "newest" else "upvotes")
-            order = np.lexsort((keys, -primary))
+            # Ties (same day, same votes) stay in relevance order: the keys differ
+            # between backends, relevance does not.
+            order = np.argsort(-primary, kind="stable")
         page = order[offset : offset + limit]
         page_keys = [int(keys[i]) for i in page]
         ids = view.ids_of(page_keys)
@@ -507,7 +509,7 @@ class SearchEngine:
             order = np.arange(len(found))
             if sort in ("newest", "upvotes") and len(found):
                 primary = view.sort_values(found, "day" if sort == "newest" else "upvotes")
-                order = np.lexsort((found, -primary))
+                order = np.argsort(-primary, kind="stable")  # ties: most similar first
             ids = view.ids_of([int(found[i]) for i in order])
             out = [
                 Hit(other, float(sims[i]), vector_rank=int(i) + 1, similarity=float(sims[i]))

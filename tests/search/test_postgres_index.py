@@ -394,3 +394,87 @@ def test_two_instances_share_one_index(tmp_path: Path, postgres_url: str) -> Non
             voted = user.post("/api/papers/2405.00007/upvote", headers=headers).json()
         assert voted["upvoted"] and voted["upvotes"] == 1
         assert eventually(lambda: found(b, "echidna", min_upvotes=1) == ["2405.00007"])
+
+
+def _same_data_home(tmp_path: Path, name: str, url: str | None) -> Path:
+    """The sample with categories and FakeEncoder vectors, indexed, on SQLite or PostgreSQL."""
+    from paperwire.db import open_database
+    from paperwire.search import indexing
+
+    from .conftest import write_categories
+
+    home = tmp_path / name
+    home.mkdir()
+    if url:
+        (home / "config.toml").write_text(f'[paperwire]\ndatabase_url = "{url}"\n')
+    assert cli(home, "import", "--no-index", str(SAMPLE)).returncode == 0
+    cats = write_categories(home / "categories.jsonl")
+    proc = cli(home, "import", "--no-index", "--format", "paperwire-jsonl", str(cats))
+    assert proc.returncode == 0, proc.stderr
+    settings = settings_for(home)
+    db = open_database(settings)
+    assert store_fake_vectors(db) == 753
+    if not url:  # server mode indexed everything as it was written
+        indexing.rebuild(settings, db)
+    return home
+
+
+# Short and long queries, author names, words no paper has, filters and like:.
+# (No word whose Snowball stem differs from tantivy's: see the tokens test above.)
+SAME_QUERIES = [
+    ("language models", {}),
+    ("zero bubble pipeline", {}),
+    ("diffusion", {"has_code": True}),
+    ("video generation", {"categories": ["cs.CV"]}),
+    ("efficient attention for long context", {"sort": "newest"}),
+    ("efficient attention for long context", {"sort": "upvotes"}),
+    ("we propose a method that trains large language models to reason step by step", {}),
+    ("sourdough starter feeding schedule", {}),
+    ("zzzzqqqxxyy", {}),
+    ("reinforcement learning agents", {"min_upvotes": 5}),
+    ('"language model" -video', {}),
+    ("title:diffusion", {}),
+    ("like:2401.10241", {}),
+    ("like:2401.10241 pipeline", {}),
+]
+
+
+def test_the_same_results_as_the_embedded_index(tmp_path: Path, postgres_url: str) -> None:
+    """Same data, same queries: both backends give the same result sets, scores and counts.
+
+    Scores agree to float32 precision (PostgreSQL stores impacts and vectors as
+    float4/halfvec), so order is compared where scores differ by more than that.
+    """
+    from paperwire.db.database import close_all
+    from paperwire.search.query import parse_query
+
+    sqlite = service_for(_same_data_home(tmp_path, "sqlite", None), encoder=FakeEncoder())
+    pg = service_for(_same_data_home(tmp_path, "pg", postgres_url), encoder=FakeEncoder())
+    try:
+        for words in ["language models", "zero bubble", "ada lovelace transformers", "qzxv"]:
+            parsed = parse_query(words)
+            a, b = sqlite._snapshot().ranked_terms(parsed), pg._snapshot().ranked_terms(parsed)
+            assert (a.tokens, a.names) == (b.tokens, b.names), words
+            assert abs(a.scale - b.scale) < 1e-9 * max(1.0, a.scale), words
+        for query, kw in SAME_QUERIES:
+            a = sqlite.search(query, limit=1000, **kw)
+            b = pg.search(query, limit=1000, **kw)
+            assert (a.total, a.capped, a.message) == (b.total, b.capped, b.message), query
+            assert a.categories == b.categories, query
+            assert len(a.hits) == len(b.hits), query
+            assert {h.id for h in a.hits} == {h.id for h in b.hits}, query
+            by_id = {h.id: h for h in b.hits}
+            for x in a.hits:
+                y = by_id[x.id]
+                assert abs(x.score - y.score) < 1e-3, (query, x, y)
+                assert (x.similarity is None) == (y.similarity is None), (query, x, y)
+            if kw.get("sort", "relevance") == "relevance":
+                for i, (x, y) in enumerate(zip(a.hits, b.hits, strict=True)):
+                    if x.id != y.id:  # only near-ties may swap
+                        assert abs(x.score - y.score) < 1e-3, (query, i, x, y)
+            else:  # a sort orders the same set by its key, then by relevance
+                assert [h.id for h in a.hits][:20] == [h.id for h in b.hits][:20], query
+        assert any(sqlite.search(q, **kw).hits for q, kw in SAME_QUERIES[:4])
+        assert not sqlite.search("zzzzqqqxxyy").hits
+    finally:
+        close_all()
