@@ -489,9 +489,7 @@ def main() -> None:
     }
     if args.pool:  # every candidate the tuning may pick is judged too
         for w in (0.3, 0.4, 0.5, 0.6, 0.7):
-            systems[f"candidate w={w}"] = Ranking(
-                keyword_weight=w, keyword_floor=0.0, vector_floor=-1.0
-            )
+            systems[f"candidate w={w}"] = Ranking(keyword_weight=w).unfloored()
     for name, ranking in systems.items():
         runs[name] = {q: today.ranking(q, ranking) for q in texts + junk}
     if args.pool:

@@ -126,11 +126,29 @@ _backends: dict[tuple[str, str], SearchBackend] = {}
 _backends_lock = threading.Lock()
 
 
+def is_server_mode(settings: Settings) -> bool:
+    """True when the database is PostgreSQL: search lives in it too."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).get_backend_name() == "postgresql"
+
+
 def get_backend(settings: Settings) -> SearchBackend:
-    """This process's search backend for ``settings`` (one per home and database)."""
+    """This process's search backend for ``settings`` (one per home and database).
+
+    PostgreSQL URLs get :class:`~paperwire.search.postgres.PostgresSearch`
+    (the index in the database, shared by every instance); anything else the
+    embedded index files under the home.
+    """
     key = (str(settings.index_dir), settings.database_url)
     with _backends_lock:
         backend = _backends.get(key)
         if backend is None:
-            backend = _backends[key] = EmbeddedSearch(settings)
+            if is_server_mode(settings):
+                from .postgres import PostgresSearch
+
+                backend = PostgresSearch(settings)
+            else:
+                backend = EmbeddedSearch(settings)
+            _backends[key] = backend
         return backend

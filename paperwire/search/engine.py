@@ -41,7 +41,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..config import Settings
-from .doctable import paper_key
 from .fusion import DEFAULT, Ranking, fuse, keyword_share, unseen_bound
 from .keyword import Filters, KeywordHit, RankedTerms
 from .query import ParsedQuery, clean_text, normalise_category, parse_query
@@ -71,8 +70,12 @@ class IndexView(Protocol):
 
     def has_paper(self, paper_id: str) -> bool: ...
 
+    def key_of(self, paper_id: str) -> int:
+        """The key this index gives ``paper_id`` (whether or not the paper is in it)."""
+        ...
+
     def ranked_terms(self, parsed: ParsedQuery) -> RankedTerms:
-        """The query's ranked keyword terms and the most BM25 a paper can get for them."""
+        """The query's ranked keyword terms and their BM25 scale (``keyword.evidence_scale``)."""
         ...
 
     def keyword_top(
@@ -292,7 +295,9 @@ class SearchEngine:
         order = np.arange(len(keys))
         if sort != "relevance" and len(keys):
             primary = view.sort_values(keys, "day" if sort == "newest" else "upvotes")
-            order = np.lexsort((keys, -primary))
+            # Ties (same day, same votes) stay in relevance order: the keys differ
+            # between backends, relevance does not.
+            order = np.argsort(-primary, kind="stable")
         page = order[offset : offset + limit]
         page_keys = [int(keys[i]) for i in page]
         ids = view.ids_of(page_keys)
@@ -411,7 +416,7 @@ class SearchEngine:
 
         keys = list(dict.fromkeys([*(h.key for h in kw_hits), *vec_keys.tolist()]))
         if parsed.like:
-            keys = [k for k in keys if k != paper_key(parsed.like)]
+            keys = [k for k in keys if k != view.key_of(parsed.like)]
         if not keys:
             return replace(_EMPTY_SET, semantic=qv is not None)
         key_arr = np.array(keys, np.uint64)
@@ -479,7 +484,7 @@ class SearchEngine:
                 qv = seed if qv is None else _normalised(qv + seed)
         if qv is None:
             return None, *empty
-        exclude = paper_key(parsed.like) if parsed.like else None
+        exclude = view.key_of(parsed.like) if parsed.like else None
         return qv, *view.nearest(qv, filters, VECTOR_DEPTH, exclude)
 
     # -- similar -----------------------------------------------------------------
@@ -500,11 +505,11 @@ class SearchEngine:
             depth = min(int(limit), MAX_DEPTH)
             if sort in ("newest", "upvotes"):
                 depth = max(depth, SIMILAR_POOL)
-            found, sims = view.nearest(qv, Filters(), depth, paper_key(pid))
+            found, sims = view.nearest(qv, Filters(), depth, view.key_of(pid))
             order = np.arange(len(found))
             if sort in ("newest", "upvotes") and len(found):
                 primary = view.sort_values(found, "day" if sort == "newest" else "upvotes")
-                order = np.lexsort((found, -primary))
+                order = np.argsort(-primary, kind="stable")  # ties: most similar first
             ids = view.ids_of([int(found[i]) for i in order])
             out = [
                 Hit(other, float(sims[i]), vector_rank=int(i) + 1, similarity=float(sims[i]))

@@ -68,6 +68,9 @@ class EmbeddedView:
     def has_paper(self, paper_id: str) -> bool:
         return self.table.row_of_id(paper_id) >= 0
 
+    def key_of(self, paper_id: str) -> int:
+        return paper_key(paper_id)
+
     # -- keywords ------------------------------------------------------------
     def ranked_terms(self, parsed: ParsedQuery) -> RankedTerms:
         return self.keyword.ranked_terms(parsed)

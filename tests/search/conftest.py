@@ -1,5 +1,12 @@
 """Shared, module-scoped search fixtures: the bundled sample imported and indexed once.
 
+Every home fixture (``sample_home``, ``vector_home``, ``real_home``) is
+parametrised over the two deployments: **sqlite** (embedded: index files under
+the home) and **postgres** (server mode: a database of its own on the session's
+PostgreSQL, named in the home's ``config.toml``, the index in that database).
+So each test that uses one runs against both search backends, through the same
+CLI and the same :func:`service_for`.
+
 The sample has no arXiv categories, so a second import (a paperwire-jsonl file)
 adds deterministic ones; categories only fill empty fields, so everything else
 stays as Hugging Face gave it.  ``FakeEncoder`` hashes words into 384
@@ -116,10 +123,59 @@ def settings_for(home: Path):
     return load_settings({"PAPERWIRE_HOME": str(home), "PAPERWIRE_MODEL_DIR": MODEL_DIR})
 
 
+def is_postgres(home: Path) -> bool:
+    from paperwire.search.backend import is_server_mode
+
+    return is_server_mode(settings_for(home))
+
+
+def service_for(home: Path, encoder=None, ranking=None):
+    """The search backend the site would use for ``home`` (with an encoder of our choice)."""
+    from paperwire.search.fusion import DEFAULT
+
+    settings = settings_for(home)
+    if is_postgres(home):
+        from paperwire.search.postgres import PostgresSearch
+
+        return PostgresSearch(settings, encoder=encoder, ranking=ranking or DEFAULT)
+    from paperwire.search.service import SearchService
+
+    return SearchService(settings, encoder=encoder, ranking=ranking or DEFAULT)
+
+
+def create_database(server, name: str) -> str:
+    """A new, empty database on the session's PostgreSQL; its SQLAlchemy URL."""
+    import uuid
+
+    import psycopg
+
+    name = re.sub(r"[^a-z0-9]", "_", name.lower())[:40] + "_" + uuid.uuid4().hex[:8]
+    admin = server.get_uri()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    host = admin.split("host=", 1)[1]
+    return f"postgresql+psycopg://postgres:@/{name}?host={host}"
+
+
+def new_home(tmp_path_factory: pytest.TempPathFactory, request, kind: str, name: str) -> Path:
+    """An empty home; for ``postgres`` its config names a fresh database."""
+    home = tmp_path_factory.mktemp(name)
+    if kind == "postgres":
+        url = create_database(request.getfixturevalue("postgres_server"), name)
+        (home / "config.toml").write_text(f'[paperwire]\ndatabase_url = "{url}"\n')
+    return home
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend_kind(request) -> str:
+    """Which deployment the module's homes use (each module runs once per kind)."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def sample_home(tmp_path_factory: pytest.TempPathFactory, request, backend_kind) -> Iterator[Path]:
     """A home with the sample imported (with categories) and indexed by the CLI."""
-    home = tmp_path_factory.mktemp("search-home")
+    home = new_home(tmp_path_factory, request, backend_kind, "search-home")
     proc = cli(home, "import", str(SAMPLE))
     assert proc.returncode == 0, proc.stderr
     cats = write_categories(home / "categories.jsonl")
@@ -128,25 +184,62 @@ def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield home
 
 
+def store_fake_vectors(db) -> int:
+    """FakeEncoder vectors of every catalog paper, stored as ``paperwire embed`` would."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from paperwire.db.schema.catalog import papers
+    from paperwire.db.schema.search import paper_embeddings
+    from paperwire.search.embeddings import pack
+
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(papers.c.id, papers.c.title, papers.c.abstract, papers.c.content_hash)
+        ).all()
+    vectors = FakeEncoder().encode([f"{r.title}. {r.abstract}" for r in rows])
+    now = datetime.now(UTC)
+    with db.begin() as conn:
+        db.upsert(
+            conn,
+            paper_embeddings,
+            [
+                {
+                    "paper_id": r.id,
+                    "model_id": FakeEncoder.model_id,
+                    "content_hash": r.content_hash,
+                    "vector": pack(v),
+                    "embedded_at": now,
+                }
+                for r, v in zip(rows, vectors, strict=True)
+            ],
+            key=["paper_id"],
+            update=["model_id", "content_hash", "vector", "embedded_at"],
+        )
+    return len(rows)
+
+
 @pytest.fixture(scope="module")
-def vector_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The sample with categories and FakeEncoder vectors, indexed in-process."""
+def vector_home(tmp_path_factory: pytest.TempPathFactory, request, backend_kind) -> Iterator[Path]:
+    """The sample with categories and stored FakeEncoder vectors, indexed."""
     from paperwire.db import open_database
     from paperwire.db.database import close_all
-    from paperwire.search import indexing
 
-    home = tmp_path_factory.mktemp("vector-home")
+    home = new_home(tmp_path_factory, request, backend_kind, "vector-home")
     assert cli(home, "import", "--no-index", str(SAMPLE)).returncode == 0
     cats = write_categories(home / "categories.jsonl")
     assert (
         cli(home, "import", "--no-index", "--format", "paperwire-jsonl", str(cats)).returncode == 0
     )
-    mp = pytest.MonkeyPatch()
-    mp.setattr(indexing, "_embedding_vectors", _fake_embedding_vectors)
     settings = settings_for(home)
-    indexing.rebuild(settings, open_database(settings))
+    db = open_database(settings)
+    assert store_fake_vectors(db) == 753
+    if not is_postgres(home):  # server mode indexed them as they were stored
+        from paperwire.search import indexing
+
+        indexing.rebuild(settings, db)
     yield home
-    mp.undo()
     close_all()
 
 
@@ -156,7 +249,7 @@ def _fake_embedding_vectors(db, model_id, ids=None):
 
 
 @pytest.fixture(scope="module")
-def real_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def real_home(tmp_path_factory: pytest.TempPathFactory, request, backend_kind) -> Iterator[Path]:
     """The bundled sample with its real (precomputed) embeddings, indexed by the CLI."""
     import json
 
@@ -164,7 +257,7 @@ def real_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     from paperwire.db.database import close_all
     from paperwire.search.embeddings import seed_embeddings
 
-    home = tmp_path_factory.mktemp("real-home")
+    home = new_home(tmp_path_factory, request, backend_kind, "real-home")
     os.environ.setdefault("PAPERWIRE_MODEL_DIR", MODEL_DIR)
     assert cli(home, "import", "--no-index", str(SAMPLE)).returncode == 0
     assert seed_embeddings(open_database(settings_for(home)), SAMPLE_NPZ) == 753

@@ -8,13 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import SAMPLE, FakeEncoder, _fake_embedding_vectors, cli, settings_for
+from .conftest import SAMPLE, FakeEncoder, _fake_embedding_vectors, cli, service_for, settings_for
 
 
 def _search_ids(home: Path, query: str, **kw) -> list[str]:
-    from paperwire.search.service import SearchService
-
-    return [h.id for h in SearchService(settings_for(home)).search(query, limit=20, **kw).hits]
+    return [h.id for h in service_for(home).search(query, limit=20, **kw).hits]
 
 
 def _record(pid: str, title: str, abstract: str, version: int) -> str:

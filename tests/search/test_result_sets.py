@@ -2,7 +2,7 @@
 
 These run the production service with the real encoder over the bundled sample
 (753 papers with their real embeddings), so the relevance floors are the ones
-the site uses.
+the site uses; on both backends (``real_home`` is parametrised).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from .conftest import SAMPLE_NPZ, settings_for
+from .conftest import SAMPLE_NPZ, service_for
 
 pytestmark = pytest.mark.skipif(not SAMPLE_NPZ.exists(), reason="sample embeddings not built")
 
@@ -28,9 +28,7 @@ OUT_OF_FIELD = [
 
 @pytest.fixture(scope="module")
 def service(real_home: Path):
-    from paperwire.search.service import SearchService
-
-    return SearchService(settings_for(real_home))
+    return service_for(real_home)
 
 
 def page_through(service, query: str, limit: int, **kw) -> tuple[int, list[str]]:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from .conftest import cli, settings_for
+from .conftest import cli, service_for, settings_for
 
 
 def search_json(home: Path, *args: str) -> list[dict]:
@@ -22,9 +22,7 @@ def search_json(home: Path, *args: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def service(sample_home: Path):
-    from paperwire.search.service import SearchService
-
-    return SearchService(settings_for(sample_home))
+    return service_for(sample_home)
 
 
 def test_cli_json_items(sample_home: Path) -> None:

@@ -7,14 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import FakeEncoder, settings_for
+from .conftest import FakeEncoder, is_postgres, service_for
 
 
 @pytest.fixture(scope="module")
 def vservice(vector_home: Path):
-    from paperwire.search.service import SearchService
-
-    return SearchService(settings_for(vector_home), encoder=FakeEncoder())
+    return service_for(vector_home, encoder=FakeEncoder())
 
 
 def _exact_top(matrix: np.ndarray, q: np.ndarray, k: int) -> list[int]:
@@ -22,6 +20,8 @@ def _exact_top(matrix: np.ndarray, q: np.ndarray, k: int) -> list[int]:
 
 
 def test_ann_recall_at_10(vector_home: Path) -> None:
+    if is_postgres(vector_home):
+        pytest.skip("the embedded index files (server mode: test_hnsw_path_agrees_with_exact_scan)")
     from paperwire.search import vectors as vec
     from paperwire.search.indexing import State, VectorFiles
 
@@ -91,7 +91,7 @@ def test_filters_and_exclusions_apply_to_vector_hits(vservice, vector_home: Path
     from paperwire.catalog.store import get_paper
     from paperwire.db import open_database
 
-    db = open_database(settings_for(vector_home))
+    db = open_database(vservice.settings)
     res = vservice.search(
         "speech audio generation", categories=["eess.AS"], min_upvotes=3, limit=30
     )
@@ -139,6 +139,7 @@ def test_hnsw_path_agrees_with_exact_scan(vservice, monkeypatch: pytest.MonkeyPa
     from paperwire.catalog.store import get_paper
     from paperwire.db import open_database
     from paperwire.search import service as svc
+    from paperwire.search.postgres import view as pg_view
 
     queries = ["video generation", "reasoning with reinforcement learning", "speech"]
     papers = ["2401.10241", "2403.02775", "2402.15319"]
@@ -153,6 +154,7 @@ def test_hnsw_path_agrees_with_exact_scan(vservice, monkeypatch: pytest.MonkeyPa
 
     exact = run()
     monkeypatch.setattr(svc, "EXACT_MAX", 0)
+    monkeypatch.setattr(pg_view, "EXACT_MAX", 0)
     approx = run()
     for want, got in zip(exact, approx, strict=True):
         overlap = [

@@ -18,3 +18,21 @@ paper_embeddings = Table(
     Column("vector", LargeBinary, nullable=False, doc="float16 little-endian, L2-normalised"),
     Column("embedded_at", DateTime(timezone=True), nullable=False),
 )
+
+# Server mode (PostgreSQL) keeps the search index itself in the database:
+# migration 0008 creates these tables there, with pgvector and tsvector columns,
+# their indexes and the triggers that maintain them (docs/search.md, "Server
+# mode").  They are not declared on the shared metadata because SQLite has no
+# such types and no such tables: on SQLite the index lives in files.
+SERVER_ONLY_TABLES = frozenset(
+    {
+        "search_docs",  # one row per searchable paper: filters, tsvectors, BM25 impacts
+        "search_vectors",  # current halfvec(384) embeddings, with copies of the filters
+        "search_terms",  # document frequency per lexeme and field, category counts
+        "search_champions",  # per common term, the papers where it weighs most
+        "search_stats",  # document count and total lengths (BM25's averages)
+        "search_version",  # change counter that readers key their caches by
+        "search_queue",  # papers changed by a transaction, indexed when it commits
+        "search_flushes",  # one row per such transaction (fires the deferred trigger)
+    }
+)
