@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import SERVER_SECRET_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "paperwire" / "samples" / "hf-daily-papers.json.gz"
 SAMPLE_NPZ = ROOT / "paperwire" / "samples" / "hf-daily-papers.embeddings.npz"
@@ -162,7 +164,10 @@ def new_home(tmp_path_factory: pytest.TempPathFactory, request, kind: str, name:
     home = tmp_path_factory.mktemp(name)
     if kind == "postgres":
         url = create_database(request.getfixturevalue("postgres_server"), name)
-        (home / "config.toml").write_text(f'[paperwire]\ndatabase_url = "{url}"\n')
+        # Server mode needs one signing key shared by every instance.
+        (home / "config.toml").write_text(
+            f'[paperwire]\ndatabase_url = "{url}"\nsecret_key = "{SERVER_SECRET_KEY}"\n'
+        )
     return home
 
 
