@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from paperwire.db import Database
+from tests.conftest import SERVER_SECRET_KEY
 from tests.jobs.upstream import Upstream
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +39,8 @@ def upstream() -> Iterator[Upstream]:
 def store(request: pytest.FixtureRequest) -> dict[str, str]:
     if request.param == "sqlite":
         return {}
-    return {"PAPERWIRE_DATABASE_URL": request.getfixturevalue("postgres_url")}
+    url = request.getfixturevalue("postgres_url")
+    return {"PAPERWIRE_DATABASE_URL": url, "PAPERWIRE_SECRET_KEY": SERVER_SECRET_KEY}
 
 
 class Jobs:

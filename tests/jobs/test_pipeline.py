@@ -64,6 +64,16 @@ def test_a_submitted_paper_is_indexed_and_embedded(jobs, home) -> None:
                 },
             )
             assert signed.status_code == 303
+            form = TOKEN_RE.search(client.get("/login").text).group(1)
+            logged_in = client.post(
+                "/login",
+                data={
+                    "email": "ada@example.org",
+                    "password": "correct horse battery",
+                    "csrf_token": form,
+                },
+            )
+            assert logged_in.status_code == 303  # unverified: it may submit
             form = TOKEN_RE.search(client.get("/submit").text).group(1)
             reply = client.post("/submit", data={"paper": "2611.00456", "csrf_token": form})
             assert reply.status_code == 200 and "is on the feed of" in reply.text

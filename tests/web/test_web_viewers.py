@@ -38,11 +38,14 @@ def count(html: str, pid: str) -> int:
 
 
 def sign_up(client: TestClient, email: str, name: str) -> str:
-    """Sign up (which logs in); the session's CSRF token for API calls."""
+    """Sign up and log in (unverified: it may vote and save); the session's CSRF token."""
     form = client.get("/signup").text
     data = {"email": email, "password": PASSWORD, "display_name": name}
     response = client.post("/signup", data={**data, "csrf_token": TOKEN_RE.search(form)[1]})
     assert response.status_code == 303, response.text[:500]
+    form = client.get("/login").text
+    data = {"email": email, "password": PASSWORD, "csrf_token": TOKEN_RE.search(form)[1]}
+    assert client.post("/login", data=data).status_code == 303
     return client.get("/api/session").json()["csrf_token"]
 
 

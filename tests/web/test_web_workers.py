@@ -79,6 +79,9 @@ def sign_up(url: str, email: str) -> tuple[httpx.Cookies, str]:
         form = client.get("/signup").text
         data = {"email": email, "password": PASSWORD, "csrf_token": TOKEN_RE.search(form)[1]}
         assert client.post("/signup", data=data).status_code == 303
+        form = client.get("/login").text  # unverified accounts may log in, vote and save
+        data = {"email": email, "password": PASSWORD, "csrf_token": TOKEN_RE.search(form)[1]}
+        assert client.post("/login", data=data).status_code == 303
         return client.cookies, client.get("/api/session").json()["csrf_token"]
 
 
