@@ -27,10 +27,10 @@ from sqlalchemy import Connection, func, insert, select, update
 from ..config import Settings
 from ..db import Database
 from ..db.schema.accounts import users
-from ..db.schema.inbox import outbox, outbox_messages, subscriptions
+from ..db.schema.inbox import outbox, subscriptions
 from . import render
 from .options import InboxOptions
-from .outbox import pack
+from .outbox import enqueue
 from .periods import FREQUENCIES, valid_timezone
 from .tokens import InvalidToken, Tokens
 
@@ -288,7 +288,15 @@ def subscribe(
             message_id, message = render.notice_message(
                 settings, tokens, subscription_id=row.id, email=email, now=now
             )
-            _enqueue(conn, "notice", row.id, email, message_id, message, now)
+            enqueue(
+                conn,
+                kind="notice",
+                subscription_id=row.id,
+                recipient=email,
+                message_id=message_id,
+                message=message,
+                now=now,
+            )
             return "notice"
         else:
             sid = row.id
@@ -310,32 +318,16 @@ def subscribe(
         message_id, message = render.confirm_message(
             settings, tokens, subscription_id=sid, nonce=nonce, email=email, prefs=prefs, now=now
         )
-        _enqueue(conn, "confirm", sid, email, message_id, message, now)
-    return "confirm"
-
-
-def _enqueue(
-    conn: Connection,
-    kind: str,
-    subscription_id: int,
-    recipient: str,
-    message_id: str,
-    message: bytes,
-    now: datetime,
-) -> None:
-    outbox_id = conn.execute(
-        insert(outbox).values(
-            kind=kind,
-            subscription_id=subscription_id,
-            recipient=recipient,
+        enqueue(
+            conn,
+            kind="confirm",
+            subscription_id=sid,
+            recipient=email,
             message_id=message_id,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
+            message=message,
+            now=now,
         )
-    ).inserted_primary_key[0]
-    conn.execute(insert(outbox_messages).values(outbox_id=outbox_id, message=pack(message)))
+    return "confirm"
 
 
 def confirm(

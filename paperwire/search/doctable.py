@@ -207,8 +207,24 @@ class DocTable:
         rows = rows[rows >= 0]
         if not len(rows) or not len(self.cat_rows):
             return {}
-        picked = np.zeros(len(self), bool)
-        picked[rows] = True
-        codes = self.cat_codes[picked[self.cat_rows]]
+        # Each row's (row, category) pairs are one run of the row-sorted pairs: find
+        # the runs of ``rows`` and count their codes (no pass over the whole table).
+        sorted_rows, sorted_codes = self._pairs_by_row()
+        rows = rows.astype(sorted_rows.dtype)  # else numpy converts the whole table per call
+        starts = np.searchsorted(sorted_rows, rows, "left")
+        lengths = np.searchsorted(sorted_rows, rows, "right") - starts
+        total = int(lengths.sum())
+        if not total:
+            return {}
+        run_starts = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        codes = sorted_codes[run_starts + np.arange(total)]
         counts = np.bincount(codes, minlength=len(self.vocab))
         return {self.vocab[c]: int(n) for c, n in enumerate(counts) if n and "." in self.vocab[c]}
+
+    def _pairs_by_row(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, codes) of the (row, category) pairs, sorted by row (once per table)."""
+        cached = getattr(self, "_by_row", None)
+        if cached is None:
+            order = np.argsort(self.cat_rows, kind="stable")
+            cached = self._by_row = (self.cat_rows[order], self.cat_codes[order])
+        return cached

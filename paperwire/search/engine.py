@@ -168,6 +168,22 @@ def _executor() -> ThreadPoolExecutor:
         return _workers[1]
 
 
+def _keyword_top(
+    view: IndexView,
+    parsed: ParsedQuery,
+    filters: Filters,
+    terms: RankedTerms | None,
+    limit: int,
+) -> tuple[list[KeywordHit], bool]:
+    """The best ``limit`` keyword matches, and whether more papers match.
+
+    One more hit than needed says so without counting every match, which would
+    stop the keyword index from skipping documents that cannot make the top.
+    """
+    hits, _ = view.keyword_top(parsed, filters, terms, limit + 1, count=False)
+    return hits[:limit], len(hits) > limit
+
+
 class QueryEncoder:
     """The query encoder, loaded on first use; None answers when it cannot be had."""
 
@@ -381,16 +397,14 @@ class SearchEngine:
         use = terms if ranked else None
         try:
             if ranked or parsed.required:
-                kw_hits, kw_total = view.keyword_top(parsed, filters, use, KEYWORD_FIRST)
+                kw_hits, cut = _keyword_top(view, parsed, filters, use, KEYWORD_FIRST)
             else:  # like: alone has no keyword side
-                kw_hits, kw_total = [], 0
+                kw_hits, cut = [], False
         finally:
             qv, vec_keys, vec_sims = pending.result()
         vec_full = len(vec_keys) >= VECTOR_DEPTH
-        if kw_total > len(kw_hits) and (
-            not ranked or self._could_match(kw_hits, terms, vec_sims, vec_full)
-        ):
-            kw_hits, _ = view.keyword_top(parsed, filters, use, KEYWORD_DEPTH, count=False)
+        if cut and (not ranked or self._could_match(kw_hits, terms, vec_sims, vec_full)):
+            kw_hits, cut = _keyword_top(view, parsed, filters, use, KEYWORD_DEPTH)
         if len(vec_keys) and (parsed.required or parsed.excluded):
             # Vectors know nothing of phrases, authors or exclusions: check them.
             ok = view.passing(parsed, filters, [int(k) for k in vec_keys])
@@ -403,9 +417,8 @@ class SearchEngine:
             vec_keys, vec_sims = vec_keys[keep], vec_sims[keep]
 
         bm25: dict[int, float] = {h.key: h.score for h in kw_hits}
-        cut = kw_total > len(kw_hits)
         if ranked and cut:  # vector candidates beyond the keyword list: their own BM25
-            missing = [int(k) for k in vec_keys if int(k) not in bm25]
+            missing = self._worth_scoring(vec_keys, vec_sims, bm25, kw_hits, terms)
             if missing:
                 bm25.update(view.keyword_scores(parsed, filters, terms, missing))
         cosine: dict[int, float] = dict(zip(vec_keys.tolist(), vec_sims.tolist(), strict=True))
@@ -447,6 +460,30 @@ class SearchEngine:
             capped=capped,
             semantic=qv is not None,
         )
+
+    def _worth_scoring(
+        self,
+        vec_keys: np.ndarray,
+        vec_sims: np.ndarray,
+        bm25: dict[int, float],
+        kw_hits: list[KeywordHit],
+        terms: RankedTerms,
+    ) -> list[int]:
+        """Vector candidates off the keyword list whose BM25 could make them match.
+
+        Off the list, a paper's BM25 is at most the last listed one's; a paper
+        that would miss the match floor even with that much is left at 0 (it
+        misses either way, and cannot decide the query gate: that takes a score
+        above the floor, or a keyword share the last listed paper already has).
+        """
+        off_list = [(int(k), float(c)) for k, c in zip(vec_keys, vec_sims, strict=True)]
+        off_list = [(k, c) for k, c in off_list if k not in bm25]
+        ranking = self.ranking
+        if ranking.mode != "hybrid" or not kw_hits:
+            return [k for k, _ in off_list]
+        share_cut = float(keyword_share(np.array([kw_hits[-1].score]), terms.scale)[0])
+        w = ranking.keyword_weight
+        return [k for k, c in off_list if w * share_cut + (1 - w) * c >= ranking.match_floor]
 
     def _could_match(
         self,

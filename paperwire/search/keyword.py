@@ -244,6 +244,16 @@ class KeywordIndex:
     def _term(self, fld: str, token: str | int) -> tantivy.Query:
         return tantivy.Query.term_query(self.schema, fld, token)
 
+    def _any_term(self, fld: str, values: Sequence[str | int]) -> tantivy.Query:
+        """Documents with any of ``values`` in ``fld``.
+
+        A disjunction of term queries, not tantivy's term-set query: that one
+        builds a bitset over the whole index (17 ms at 1M papers, against 1.3 ms).
+        """
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, self._term(fld, v)) for v in values]
+        )
+
     def _phrase_or_term(self, fld: str, tokens: Sequence[str]) -> tantivy.Query:
         if len(tokens) == 1:
             return self._term(fld, tokens[0])
@@ -303,7 +313,7 @@ class KeywordIndex:
         for group in (filters.categories, filters.query_categories):
             cats = query_category_terms(group)
             if cats:
-                out.append(tantivy.Query.term_set_query(self.schema, "cats", cats))
+                out.append(self._any_term("cats", cats))
             elif group:  # categories given, none valid: match nothing
                 out.append(tantivy.Query.empty_query())
         if filters.since or filters.until:
@@ -352,13 +362,15 @@ class KeywordIndex:
         must = list(required)
         must += [tantivy.Query.const_score_query(q, 0.0) for q in self._filter_queries(filters)]
         if restrict_keys is not None:
-            keys = tantivy.Query.term_set_query(self.schema, "key", [int(k) for k in restrict_keys])
+            keys = self._any_term("key", [int(k) for k in restrict_keys])
             must.append(tantivy.Query.const_score_query(keys, 0.0))
         subs: list[tuple[tantivy.Occur, tantivy.Query]] = []
         if word_terms:
-            if required or not must:
+            if required or not must or restrict_keys is not None:
                 # Flat term clauses: tantivy's block-max WAND skips most documents of
                 # a flat disjunction, not of nested ones (twice as fast at 1M papers).
+                # Beside a set of keys, optional words are scored only on those
+                # papers (a required group would walk every paper with a word).
                 subs.extend((tantivy.Occur.Should, q) for q in word_terms)
             else:  # beside filters, a word must still match: group them
                 group = tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in word_terms])

