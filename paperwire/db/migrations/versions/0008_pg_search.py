@@ -22,7 +22,7 @@ Spelled out here rather than taken from a module, so later edits cannot change
 what this migration creates.
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0007
 """
 
 from alembic import op
