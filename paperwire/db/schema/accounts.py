@@ -1,6 +1,7 @@
 """Account tables: users, sessions, API tokens, upvotes, collections, moderation."""
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -10,6 +11,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from .base import metadata
@@ -25,6 +27,7 @@ users = Table(
     Column("email_verified_at", DateTime(timezone=True), nullable=True, doc="None: unconfirmed"),
     Column("role", String(16), nullable=False, server_default="user", doc="user|moderator|admin"),
     Column("banned_at", DateTime(timezone=True), nullable=True, doc="None: not banned"),
+    Column("notify_replies", Boolean, nullable=False, server_default=false(), doc="opt-in"),
 )
 
 sessions = Table(
@@ -71,8 +74,14 @@ collections = Table(
     Column("name", String(255), nullable=False),
     Column("slug", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("visibility", String(8), nullable=False, server_default="private"),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("share_id", String(32), nullable=True, doc="random, for its URL"),
+    Column("updated_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("user_id", "slug"),
 )
+Index("ix_collections_visibility", collections.c.visibility)
+Index("uq_collections_share_id", collections.c.share_id, unique=True)
 
 collection_items = Table(
     "collection_items",
@@ -80,6 +89,7 @@ collection_items = Table(
     Column("collection_id", ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True),
     Column("paper_id", ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("position", Integer, nullable=False, server_default="0", doc="the owner's order"),
 )
 
 # Recent authentication attempts, for the sliding-window rate limits on login and

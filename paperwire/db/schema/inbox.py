@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from .base import metadata
@@ -45,6 +46,7 @@ subscriptions = Table(
     Column("timezone", String(64), nullable=False, default="UTC"),
     Column("trending", Boolean, nullable=False, default=True),
     Column("similar_to_upvotes", Boolean, nullable=False, default=False),
+    Column("following", Boolean, nullable=False, server_default=false(), doc="digest section"),
     Column("categories", JSON, nullable=False, default=list),
     Column("topics", JSON, nullable=False, default=list),
     Column("nonce", String(32), nullable=False, doc="changes on every subscribe request"),
