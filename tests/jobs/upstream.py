@@ -29,6 +29,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 from xml.sax.saxutils import escape
 
+from tests.fakes import Fault, Request
+
 FIXTURES = Path(__file__).parent / "fixtures"
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 RAW_NS = "http://arxiv.org/OAI/arXivRaw/"
@@ -176,24 +178,6 @@ def hf_item(rec: dict, day: str, votes: int, n: int, *, repo: str | None) -> dic
 
 
 # -- the server ------------------------------------------------------------------------------
-
-
-@dataclass
-class Request:
-    at: float
-    path: str
-    params: dict[str, str]
-
-
-@dataclass
-class Fault:
-    """Answer requests matching ``match`` with ``status`` (``times`` times; None: always)."""
-
-    match: Callable[[Request], bool]
-    status: int = 503
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b"Service Unavailable"
-    times: int | None = 1
 
 
 @dataclass

@@ -9,12 +9,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.fakes import Fault, Request
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -24,25 +25,6 @@ OAI_TOKENS = {
     "verb%3DListRecords%26metadataPrefix%3DarXivRaw%26set%3Dcs%26skip%3D4": "oai_raw_page3.xml",
     "verb%3DListRecords%26metadataPrefix%3DarXiv%26set%3Dcs%26skip%3D2": "oai_arxiv_page2.xml",
 }
-
-
-@dataclass
-class Request:
-    at: float  # time.monotonic() when received
-    path: str
-    params: dict[str, str]
-
-
-@dataclass
-class Fault:
-    """Answer requests matching ``match`` with ``status`` (``times`` times; None = always)."""
-
-    match: Callable[[Request], bool]
-    status: int = 503
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b"Service Unavailable"
-    times: int | None = 1
-    file: str | None = None  # serve this fixture (with ``status``) instead of ``body``
 
 
 class FakeArxiv:
