@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Protocol
 
-from ..config import Settings
+from ..config import Settings, is_server_mode
 from ..db import Database
 from .results import Hit, SearchResult
 
@@ -126,13 +126,6 @@ _backends: dict[tuple[str, str], SearchBackend] = {}
 _backends_lock = threading.Lock()
 
 
-def is_server_mode(settings: Settings) -> bool:
-    """True when the database is PostgreSQL: search lives in it too."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(settings.database_url).get_backend_name() == "postgresql"
-
-
 def get_backend(settings: Settings) -> SearchBackend:
     """This process's search backend for ``settings`` (one per home and database).
 
@@ -144,7 +137,7 @@ def get_backend(settings: Settings) -> SearchBackend:
     with _backends_lock:
         backend = _backends.get(key)
         if backend is None:
-            if is_server_mode(settings):
+            if is_server_mode(settings.database_url):
                 from .postgres import PostgresSearch
 
                 backend = PostgresSearch(settings)

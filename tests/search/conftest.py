@@ -126,9 +126,9 @@ def settings_for(home: Path):
 
 
 def is_postgres(home: Path) -> bool:
-    from paperwire.search.backend import is_server_mode
+    from paperwire.config import is_server_mode
 
-    return is_server_mode(settings_for(home))
+    return is_server_mode(settings_for(home).database_url)
 
 
 def service_for(home: Path, encoder=None, ranking=None):
