@@ -25,6 +25,11 @@ class PaperCard:
     feed_day: date | None = None
     submitter: str | None = None
     submission_source: str | None = None
+    # From Hugging Face Daily Papers (hf_listings), when it listed the paper.
+    submitter_name: str | None = None
+    submitter_fullname: str | None = None
+    submitter_avatar_url: str | None = None
+    thumbnail_url: str | None = None
 
     @property
     def day(self) -> date | None:
