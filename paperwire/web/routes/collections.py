@@ -213,11 +213,14 @@ async def collection_move(request: Request, slug: str) -> Response:
     return c.redirect(request, f"/collections/{slug}#paper-{paper_id}")
 
 
+def _too_big(request: Request) -> bool:
+    """Refuse an oversized import before anything (the CSRF check) parses the body."""
+    length = request.headers.get("content-length", "")
+    return length.isdigit() and int(length) > cio.MAX_IMPORT_BYTES + MAX_PASTE * 4
+
+
 async def _import_entries(request: Request) -> list[cio.Entry] | str:
     """The entries of the import form (a .bib upload or pasted ids), or what is wrong."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > cio.MAX_IMPORT_BYTES + MAX_PASTE * 4:
-        return f"That is too big: import at most {cio.MAX_IMPORT_BYTES // 1000} kB at a time."
     form = await request.form()
     upload = form.get("bibtex")
     pasted = form.get("ids")
@@ -242,6 +245,9 @@ async def collection_import(request: Request, slug: str) -> Response:
     user = current_user(request)
     if user is None:
         return c.login_redirect(request, f"/collections/{slug}")
+    if _too_big(request):
+        limit = cio.MAX_IMPORT_BYTES // 1000
+        return c.error(request, 413, f"That is too big: import at most {limit} kB at a time.")
     refused = await c.csrf_or_error(request)
     if refused:
         return refused
