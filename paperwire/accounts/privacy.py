@@ -220,16 +220,31 @@ def _collections(conn: Connection, user: User) -> list[dict[str, Any]]:
         select(collections).where(collections.c.user_id == user.id).order_by(collections.c.id)
     ):
         items = conn.execute(
-            select(collection_items.c.paper_id, collection_items.c.added_at)
+            select(
+                collection_items.c.paper_id,
+                collection_items.c.added_at,
+                collection_items.c.position,
+            )
             .where(collection_items.c.collection_id == coll.id)
-            .order_by(collection_items.c.added_at, collection_items.c.paper_id)
+            .order_by(
+                collection_items.c.position,
+                collection_items.c.added_at,
+                collection_items.c.paper_id,
+            )
         )
         out.append(
             {
                 "name": coll.name,
                 "slug": coll.slug,
                 "created_at": iso(coll.created_at),
-                "papers": [{"paper_id": i.paper_id, "added_at": iso(i.added_at)} for i in items],
+                "visibility": coll.visibility,
+                "description": coll.description,
+                "share_path": f"/c/{coll.share_id}/{coll.slug}" if coll.share_id else None,
+                "updated_at": iso(coll.updated_at),
+                "papers": [
+                    {"paper_id": i.paper_id, "added_at": iso(i.added_at), "position": i.position}
+                    for i in items
+                ],
             }
         )
     return out

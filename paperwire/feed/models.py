@@ -26,6 +26,11 @@ class PaperCard:
     submitter: str | None = None
     submission_source: str | None = None
     comments: int = 0  # shown comments of the discussion (paperwire.discussion.counts)
+    # From Hugging Face Daily Papers (hf_listings), when it listed the paper.
+    submitter_name: str | None = None
+    submitter_fullname: str | None = None
+    submitter_avatar_url: str | None = None
+    thumbnail_url: str | None = None
 
     @property
     def day(self) -> date | None:

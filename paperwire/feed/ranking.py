@@ -30,7 +30,13 @@ from sqlalchemy import Connection, Select, bindparam, func, select, union
 from sqlalchemy.sql import ColumnElement
 
 from ..db import Database
-from ..db.schema.catalog import feed_submissions, paper_categories, paper_versions, papers
+from ..db.schema.catalog import (
+    feed_submissions,
+    hf_listings,
+    paper_categories,
+    paper_versions,
+    papers,
+)
 from ..discussion.counts import visible_counts
 from .models import FeedPage, Neighbours, PaperCard, PaperDetail
 
@@ -56,6 +62,14 @@ _CARD_COLUMNS = (
     _fs.c.day.label("feed_day"),
     _fs.c.submitter,
     _fs.c.source.label("submission_source"),
+    hf_listings.c.submitter_name,
+    hf_listings.c.submitter_fullname,
+    hf_listings.c.submitter_avatar_url,
+    hf_listings.c.thumbnail_url,
+)
+# Cards also carry what Daily Papers said (submitter's avatar, thumbnail): one row per paper.
+_CARD_FROM = papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id).outerjoin(
+    hf_listings, hf_listings.c.paper_id == papers.c.id
 )
 _FEED_DAY = func.coalesce(_fs.c.day, papers.c.listed_on)
 _VISIBLE = papers.c.hidden_at.is_(None)
@@ -79,6 +93,10 @@ def _card(row: Any) -> PaperCard:
         feed_day,
         submitter,
         source,
+        hf_name,
+        hf_fullname,
+        avatar_url,
+        thumbnail_url,
     ) = tuple(row)[: len(_CARD_COLUMNS)]
     return PaperCard(
         id=id_,
@@ -96,11 +114,15 @@ def _card(row: Any) -> PaperCard:
         feed_day=feed_day,
         submitter=submitter,
         submission_source=source,
+        submitter_name=hf_name,
+        submitter_fullname=hf_fullname,
+        submitter_avatar_url=avatar_url,
+        thumbnail_url=thumbnail_url,
     )
 
 
 def _cards_query() -> Select:
-    return select(*_CARD_COLUMNS).select_from(papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id))
+    return select(*_CARD_COLUMNS).select_from(_CARD_FROM)
 
 
 # Statements the pages run on every cache miss are built once, with bound
@@ -338,11 +360,7 @@ def get_paper(db: Database, paper_id: str, *, include_hidden: bool = False) -> P
         papers.c.updated,
         papers.c.external_upvotes,
     )
-    query = (
-        select(*_CARD_COLUMNS, *extra)
-        .select_from(papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id))
-        .where(papers.c.id == paper_id)
-    )
+    query = select(*_CARD_COLUMNS, *extra).select_from(_CARD_FROM).where(papers.c.id == paper_id)
     if not include_hidden:
         query = query.where(_VISIBLE)
     with db.connect() as conn:

@@ -2,9 +2,11 @@
 
 The models here document the shape in OpenAPI; responses are built as plain
 dicts by :func:`daily_item` / :func:`hf_paper` (fast, and exactly these keys).
-Paperwire keeps no thumbnails or AI summaries: those fields are empty or left
-out, as Hugging Face leaves out its optional ones.  ``numComments`` counts this
-site's own discussion (not Hugging Face's, whose comments are not shown here).
+Paperwire keeps no AI summaries: those fields are empty or left out, as
+Hugging Face leaves out its optional ones.  ``numComments`` counts this site's
+own discussion (not Hugging Face's, whose comments are not shown here).  The
+thumbnail and the submitter's avatar are the ones Daily Papers gave (absolute
+http(s) URLs only).
 """
 
 from __future__ import annotations
@@ -71,15 +73,22 @@ def _oid(*parts: str) -> str:
     return hashlib.blake2b(":".join(parts).encode(), digest_size=12).hexdigest()
 
 
-def _user(name: str | None) -> dict[str, Any]:
+def _user(name: str | None, fullname: str | None = None, avatar: str | None = None) -> dict:
     name = name or ""
     return {
         "_id": _oid("user", name) if name else "",
         "name": name,
-        "fullname": name,
-        "avatarUrl": "",
+        "fullname": fullname or name,
+        "avatarUrl": http_url(avatar) or "",
         "type": "user",
     }
+
+
+def _submitter(card: PaperCard) -> dict[str, Any]:
+    """The submitter as Daily Papers described them, or a Paperwire user by display name."""
+    if card.submission_source == "local" or not card.submitter_name:
+        return _user(card.submitter)
+    return _user(card.submitter_name, card.submitter_fullname, card.submitter_avatar_url)
 
 
 def web_links(links: Any) -> list[str]:
@@ -110,8 +119,8 @@ def hf_paper(card: PaperCard) -> dict[str, Any]:
         paper["projectPage"] = page
     if card.feed_day:
         paper["submittedOnDailyAt"] = timestamp(card.feed_day)
-        if card.submitter:
-            paper["submittedOnDailyBy"] = _user(card.submitter)
+        if card.submitter or card.submitter_name:
+            paper["submittedOnDailyBy"] = _submitter(card)
     return paper
 
 
@@ -122,8 +131,8 @@ def daily_item(card: PaperCard) -> dict[str, Any]:
         "publishedAt": timestamp(card.day) or "",
         "title": card.title,
         "summary": card.abstract,
-        "thumbnail": "",
+        "thumbnail": http_url(card.thumbnail_url) or "",
         "numComments": card.comments,  # this site's discussion (see docs/web.md)
-        "submittedBy": _user(card.submitter),
+        "submittedBy": _submitter(card),
         "isAuthorParticipating": False,
     }

@@ -17,8 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from ... import feed
 from ...catalog.ids import parse_arxiv_id
 from ...feed import Period, PeriodError
+from ...feed.markdown import paper_markdown
 from .. import searching
 from ..cache import PageCache
+from ..templating import public_base
 from ..views import PageError, cached_page
 from .common import is_moderator, trending_page_data
 
@@ -190,6 +192,25 @@ def _not_found(raw: str, ident: str | None) -> PageError:
         f"arXiv:{ident} is not in this catalog yet.",
         arxiv_id=ident,
         query=ident,
+    )
+
+
+@router.get("/papers/{paper_id:path}.md")
+async def paper_markdown_page(request: Request, paper_id: str) -> Response:
+    """The paper as Markdown (``HfApi().read_paper`` asks for this); before the page's
+    catch-all route, which would otherwise take ``ID.md`` for an id."""
+    parsed = parse_arxiv_id(paper_id)
+    ident = parsed[0] if parsed else None
+    if ident is not None and ident != paper_id:
+        return RedirectResponse(f"/papers/{ident}.md", status_code=301)
+    detail = await run_in_threadpool(feed.get_paper, _db(request), ident) if ident else None
+    if detail is None:
+        return Response("Not found\n", status_code=404, media_type="text/plain; charset=utf-8")
+    page_url = f"{public_base(request)}/papers/{ident}"
+    return Response(
+        paper_markdown(detail, page_url),
+        media_type="text/markdown; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=300"},
     )
 
 
