@@ -31,6 +31,7 @@ from ..db.schema.accounts import collection_items, collections, upvotes
 from ..db.schema.catalog import feed_submissions, papers
 from ..feed.ranking import trending
 from ..search.backend import get_backend
+from ..search.topics import topic_matches
 from .periods import Period
 from .subscriptions import Preferences
 
@@ -254,8 +255,8 @@ class Composer:
             pool = self.pool(window)
             if self._search is not None:
                 try:
-                    result = self._search.search(topic, since=window[0], until=window[1], limit=50)
-                    if getattr(result, "ready", True):  # the site's relevance floor: maybe none
+                    result = topic_matches(self._search, topic, since=window[0], until=window[1])
+                    if result is not None:  # the site's relevance floor: maybe none
                         return [pool[i] for i in _hit_ids(result) if i in pool]
                     # An index that is not built yet answers nothing: match words instead.
                 except Exception:

@@ -54,6 +54,7 @@ ROUTE_MODULES = [
     "votes",
     "submissions",
     "collections",
+    "following",
     "moderation",
     "inbox",
     "health",

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from ..accounts import collections as colls
 from ..accounts.marks import marks_for
 from .cache import PageCache
+from .follow_controls import follow_controls
 from .security import SESSION_COOKIE, csrf_token, current_user, set_current_user
 from .slots import (
     ACCOUNT,
@@ -31,6 +32,7 @@ from .slots import (
     CSRF,
     CSRF_BYTES,
     CSRF_MARK,
+    FOLLOW,
     SAVED,
     VOTE,
     Slot,
@@ -200,6 +202,8 @@ def _for_viewer(request: Request, page: SlottedPage) -> HTMLResponse:
             return token
         if kind == SAVED:
             return chips(slot.paper_id) if slot.paper_id in marks.saved else b""
+        if kind == FOLLOW:
+            return with_token(follow_controls(request, slot.paper_id, user), token)
         return fragments[(kind, slot.paper_id)]
 
     return _html(page.fill(value))
@@ -244,6 +248,8 @@ def _account_menu(request: Request, user: Any) -> str:
 
 def _fragment(request: Request, kind: str, paper_id: str, user: Any) -> str:
     """The account menu or the collection form for ``user`` (None: anonymous)."""
+    if kind == FOLLOW:
+        return follow_controls(request, paper_id, user)
     context: dict[str, Any] = {"request": request, "user": user, "csrf": CSRF_MARK}
     if kind == COLLECT:
         context["paper_id"] = paper_id
