@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from tests.accounts.conftest import link, register, text_of, unique
 from tests.community.following_helpers import (
     csrf,
     member,
@@ -213,3 +214,30 @@ def test_my_topics_narrows_the_day_and_stays_out_of_the_shared_cache(search_site
     week = client.get("/week/2024-W12?mine=1")
     assert week.status_code == 200 and set(narrowed) <= set(titles(week.text))
     assert client.get("/trending?mine=1").status_code == 200
+
+
+def test_digest_section_from_people_and_categories_i_follow(search_site) -> None:
+    address = unique("digest")
+    client = search_site.client()
+    register(search_site, client, address)
+    assert _follow(client, "author", "Bjorn Ommer").status_code == 303
+    form = client.get("/subscribe")
+    assert 'name="following"' in form.text
+    reply = client.post(
+        "/subscribe",
+        data={
+            "csrf_token": csrf(client, "/subscribe"),
+            "email": address,
+            "following": "1",
+            "frequency": "daily",
+            "timezone": "UTC",
+        },
+    )
+    assert reply.status_code == 200, reply.text[:500]
+    path = link(search_site.mail_to(address, "confirm"), "/subscriptions/confirm/")
+    assert client.post(path, data={"csrf_token": csrf(client, path)}).status_code in (200, 303)
+    done = search_site.cli("digest", "run", "--at", "2024-03-21T12:00:00Z", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = text_of(search_site.mail_to(address, "digest"))
+    assert "From people and categories you follow" in text
+    assert "2403.13788" in text and "2403.13802" in text  # his two papers of 20 March

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ...accounts import feed_tokens
 from ...accounts import follows as follow_store
@@ -28,7 +28,7 @@ from ...accounts.errors import ValidationError
 from ...accounts.users import User
 from ...feed import for_you as personal
 from ...search.backend import get_backend
-from ..hf_shape import daily_item
+from ..hf_shape import HFDailyItem, daily_item
 from ..security import current_user
 from ..syndication import FeedContent, atom
 from ..templating import public_base
@@ -239,10 +239,15 @@ async def private_feed(request: Request, secret: str) -> Response:
 
 
 class Reason(BaseModel):
-    kind: str
-    label: str
-    paper_id: str | None = None
-    text: str
+    kind: str = Field(description="saved | upvoted | author | category | topic")
+    label: str = Field(description="the seed paper's title, the name, category or topic")
+    paper_id: str | None = Field(None, description="the seed paper (saved, upvoted)")
+    text: str = Field(description="e.g. “because you upvoted …”")
+
+
+class ForYouItem(HFDailyItem):
+    score: float
+    reason: Reason
 
 
 class Follow(BaseModel):
@@ -253,6 +258,8 @@ class Follow(BaseModel):
 
 @router.get(
     "/api/for-you",
+    tags=["accounts"],
+    response_model=list[ForYouItem],
     summary="My For you list",
     responses=c.responses(401),
     openapi_extra=c.auth_doc("read"),
@@ -293,6 +300,7 @@ async def api_for_you(
 
 @router.get(
     "/api/following",
+    tags=["accounts"],
     response_model=list[Follow],
     summary="What I follow",
     responses=c.responses(401),
