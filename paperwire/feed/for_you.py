@@ -259,19 +259,33 @@ def for_you(
 
     for pid in _seen_ids(db, user_id):
         evidence.pop(pid, None)
-    cards = cards_by_ids(db, list(evidence))  # hidden papers drop out here
+    # Rank on the narrow (id, upvotes) rows, then fetch whole cards for the page only.
+    counts = _visible_upvotes(db, list(evidence))  # hidden papers drop out here
     ranked = sorted(
         (
-            Pick(
-                card,
-                (1 - VOTE_WEIGHT) * evidence[card.id][0] + VOTE_WEIGHT * _vote_share(card.upvotes),
-                evidence[card.id][1],
-            )
-            for card in cards
+            ((1 - VOTE_WEIGHT) * evidence[pid][0] + VOTE_WEIGHT * _vote_share(votes), pid)
+            for pid, votes in counts.items()
         ),
-        key=lambda p: (-p.score, p.card.id),
+        key=lambda t: (-t[0], t[1]),
     )[:MAX_ITEMS]
-    return ForYouPage(ranked[offset : offset + limit], len(ranked), offset, limit, empty=False)
+    page = ranked[offset : offset + limit]
+    cards = {c.id: c for c in cards_by_ids(db, [pid for _, pid in page])}
+    items = [Pick(cards[pid], score, evidence[pid][1]) for score, pid in page if pid in cards]
+    return ForYouPage(items, len(ranked), offset, limit, empty=False)
+
+
+def _visible_upvotes(db: Database, ids: list[str]) -> dict[str, int]:
+    """Upvotes of those of ``ids`` that are visible (not hidden by a moderator)."""
+    found: dict[str, int] = {}
+    with db.connect() as conn:
+        for start in range(0, len(ids), 500):
+            rows = conn.execute(
+                select(papers.c.id, papers.c.upvotes).where(
+                    papers.c.id.in_(ids[start : start + 500]), papers.c.hidden_at.is_(None)
+                )
+            )
+            found.update((pid, votes or 0) for pid, votes in rows)
+    return found
 
 
 def _safe(call: Any) -> Any:
