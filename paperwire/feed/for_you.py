@@ -10,7 +10,8 @@ through the :class:`~paperwire.search.backend.SearchBackend` interface only
 (so it is the same in the embedded and the PostgreSQL deployment):
 
 - each of the ``MAX_SEEDS`` most recent upvoted or saved papers brings its
-  ``NEIGHBOURS`` nearest papers (``similar``), with their cosine as closeness;
+  ``NEIGHBOURS`` nearest papers (``similar``, kept ``NEIGHBOUR_SECONDS`` per
+  process), with their cosine as closeness;
 - each topic brings its matches (:func:`paperwire.search.topics.topic_matches`:
   search's calibrated floor), with their fused score as closeness;
 - followed authors and categories bring their recent papers with a fixed
@@ -34,6 +35,9 @@ as digests), keeping the list's own order.
 from __future__ import annotations
 
 import math
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -243,9 +247,8 @@ def for_you(
         for pid, kind in seed_list:
             if pid not in titles:
                 continue  # hidden or gone
-            for hit in _safe(lambda pid=pid: backend.similar(pid, limit=NEIGHBOURS)):
-                closeness = hit.similarity if hit.similarity is not None else hit.score
-                offer(hit.id, float(closeness), Reason(kind, titles[pid], pid))
+            for other, closeness in _neighbours(backend, pid):
+                offer(other, closeness, Reason(kind, titles[pid], pid))
     if backend is not None:
         for topic in topics:
             result = _safe(lambda t=topic: topic_matches(backend, t.topic, limit=TOPIC_DEPTH))
@@ -286,6 +289,34 @@ def _visible_upvotes(db: Database, ids: list[str]) -> dict[str, int]:
             )
             found.update((pid, votes or 0) for pid, votes in rows)
     return found
+
+
+# A paper's nearest neighbours change only when papers are embedded, and the
+# look-up is most of a "For you" page's cost (an HNSW search per seed): they are
+# kept a few minutes per process, so paging and reloading cost a fraction.
+NEIGHBOUR_SECONDS = 300.0
+_NEIGHBOUR_CACHE_SIZE = 20_000
+_neighbour_cache: OrderedDict[tuple[int, str], tuple[float, list[tuple[str, float]]]] = (
+    OrderedDict()
+)
+_neighbour_lock = threading.Lock()
+
+
+def _neighbours(backend: SearchBackend, paper_id: str) -> list[tuple[str, float]]:
+    """(id, cosine) of the ``NEIGHBOURS`` papers nearest ``paper_id`` (cached briefly)."""
+    key, now = (id(backend), paper_id), time.monotonic()
+    with _neighbour_lock:
+        found = _neighbour_cache.get(key)
+        if found is not None and found[0] > now:
+            _neighbour_cache.move_to_end(key)
+            return found[1]
+    hits = _safe(lambda: backend.similar(paper_id, limit=NEIGHBOURS))
+    near = [(h.id, float(h.similarity if h.similarity is not None else h.score)) for h in hits]
+    with _neighbour_lock:
+        _neighbour_cache[key] = (now + NEIGHBOUR_SECONDS, near)
+        while len(_neighbour_cache) > _NEIGHBOUR_CACHE_SIZE:
+            _neighbour_cache.popitem(last=False)
+    return near
 
 
 def _safe(call: Any) -> Any:
