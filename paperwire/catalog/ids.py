@@ -19,6 +19,18 @@ _HF_URL = re.compile(
 )
 
 
+# arXiv categories look like cs.LG, hep-th, math-ph, q-bio.NC, cond-mat.stat-mech.  Listings
+# and snapshots also carry MSC (68T05) and ACM (I.2.6) classes among them, which are not
+# arXiv's: they would become bogus facets (and overflow the category column).
+_CATEGORY = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z\-]+)?$")
+MAX_CATEGORY = 32
+
+
+def is_arxiv_category(text: str) -> bool:
+    """True for an arXiv category name such as ``cs.LG`` or ``hep-th``."""
+    return len(text) <= MAX_CATEGORY and _CATEGORY.match(text) is not None
+
+
 def _valid_new_style(ident: str) -> bool:
     """YYMM.NNNN until 2014-12, YYMM.NNNNN from 2015-01; month 01-12."""
     yymm, number = ident.split(".")

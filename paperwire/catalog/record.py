@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from .codelinks import find_code_links, http_url, http_urls
+from .ids import is_arxiv_category
 from .text import clean_abstract, clean_optional, clean_title
 
 
@@ -52,7 +53,9 @@ class PaperRecord:
         self.title = clean_title(self.title)
         self.abstract = clean_abstract(self.abstract)
         self.authors = [a for a in (" ".join(str(x).split()) for x in self.authors) if a]
-        self.categories = list(dict.fromkeys(c.strip() for c in self.categories if c.strip()))
+        # Only arXiv categories: MSC and ACM classes listed among them are dropped.
+        cleaned = (c.strip() for c in self.categories)
+        self.categories = list(dict.fromkeys(c for c in cleaned if is_arxiv_category(c)))
         self.comment = clean_optional(self.comment)
         self.journal_ref = clean_optional(self.journal_ref)
         self.doi = clean_optional(self.doi)

@@ -25,6 +25,7 @@ class PaperCard:
     feed_day: date | None = None
     submitter: str | None = None
     submission_source: str | None = None
+    comments: int = 0  # shown comments of the discussion (paperwire.discussion.counts)
 
     @property
     def day(self) -> date | None:

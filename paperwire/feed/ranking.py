@@ -21,6 +21,7 @@ is always a parameter: nothing here reads the clock.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -30,6 +31,7 @@ from sqlalchemy.sql import ColumnElement
 
 from ..db import Database
 from ..db.schema.catalog import feed_submissions, paper_categories, paper_versions, papers
+from ..discussion.counts import visible_counts
 from .models import FeedPage, Neighbours, PaperCard, PaperDetail
 
 SORTS = ("rank", "newest")
@@ -311,6 +313,9 @@ def _cards(conn: Connection, ids: Sequence[str]) -> list[PaperCard]:
         for row in conn.execute(_CARDS_BY_ID, {"ids": chunk}):
             card = _card(row)
             found[card.id] = card
+    if found:  # one more indexed query per page: the cards' comment counts
+        for pid, n in visible_counts(conn, found).items():
+            found[pid] = replace(found[pid], comments=n)
     return [found[i] for i in ids if i in found]
 
 
@@ -349,9 +354,11 @@ def get_paper(db: Database, paper_id: str, *, include_hidden: bool = False) -> P
             .where(paper_versions.c.paper_id == paper_id)
             .order_by(paper_versions.c.version)
         ).all()
+        card = _card(row)
+        n = visible_counts(conn, [paper_id]).get(paper_id, 0)
     m = row._mapping
     return PaperDetail(
-        card=_card(row),
+        card=replace(card, comments=n) if n else card,
         comment=m["comment"],
         journal_ref=m["journal_ref"],
         doi=m["doi"],

@@ -31,6 +31,7 @@ from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from .. import __version__
+from ..catalog.ids import is_arxiv_category
 from ..catalog.record import PaperRecord, default_links
 from ..config import Settings
 from .base import (
@@ -54,9 +55,6 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 600.0  # seconds; a longer Retry-After is treated as "unavailable now"
 PAGE_SIZE = 100
 EMPTY_PAGE_RETRIES = 3
-# arXiv categories look like cs.LG, hep-th, math-ph, q-bio.NC, cond-mat.stat-mech; the feed
-# also lists ACM (I.2.6) and MSC (68T05) classes as categories, which are not arXiv's.
-_CATEGORY = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z\-]+)?$")
 
 
 # -- HTTP ------------------------------------------------------------------------------------
@@ -233,7 +231,7 @@ def parse_entry(entry: Element) -> PaperRecord:
     primary = entry.find("arxiv:primary_category", NS)
     terms = [primary.get("term", "")] if primary is not None else []
     terms += [c.get("term", "") for c in entry.findall("atom:category", NS)]
-    categories = [t.strip() for t in terms if _CATEGORY.match(t.strip())]
+    categories = [t.strip() for t in terms if is_arxiv_category(t.strip())]
     authors = [
         name
         for a in entry.findall("atom:author", NS)
@@ -325,7 +323,7 @@ class ApiQuery:
         if not self.categories:
             raise ValueError("give at least one category")
         for cat in self.categories:
-            if not _CATEGORY.match(cat):
+            if not is_arxiv_category(cat):
                 raise ValueError(f"not an arXiv category: {cat!r} (e.g. cs.LG, hep-th)")
         if self.until < self.since:
             raise ValueError(f"the window ends ({self.until}) before it starts ({self.since})")

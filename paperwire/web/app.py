@@ -44,8 +44,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 # Order matters only for overlapping paths; API first keeps /api/* unambiguous.
 # Pages come next because "/" and the feeds are the hot paths (routes are
 # matched in order); their only catch-all, GET /papers/{id:path}, leaves the
-# POST routes under /papers/ to the votes and collections modules.
+# POST routes under /papers/ to the votes and collections modules.  The discussion
+# comes before the API: its GET /api/papers/{id}/comments is not the API's paper.
 ROUTE_MODULES = [
+    "comments",
     "api",
     "pages",
     "feeds",

@@ -2,8 +2,9 @@
 
 The models here document the shape in OpenAPI; responses are built as plain
 dicts by :func:`daily_item` / :func:`hf_paper` (fast, and exactly these keys).
-Paperwire keeps no comments, thumbnails or AI summaries: those fields are
-empty or left out, as Hugging Face leaves out its optional ones.
+Paperwire keeps no thumbnails or AI summaries: those fields are empty or left
+out, as Hugging Face leaves out its optional ones.  ``numComments`` counts this
+site's own discussion (not Hugging Face's, whose comments are not shown here).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def daily_item(card: PaperCard) -> dict[str, Any]:
         "title": card.title,
         "summary": card.abstract,
         "thumbnail": "",
-        "numComments": 0,
+        "numComments": card.comments,  # this site's discussion (see docs/web.md)
         "submittedBy": _user(card.submitter),
         "isAuthorParticipating": False,
     }

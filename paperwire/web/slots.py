@@ -37,6 +37,7 @@ SAVED = "s"  # a card's "saved" chip
 ACCOUNT = "a"  # the header's account menu
 COLLECT = "p"  # the paper page's collection form
 FOLLOW = "f"  # the paper page's follow buttons (its authors and categories)
+DISCUSS = "d"  # the paper page's discussion (the viewer's own forms and buttons in it)
 
 
 def _marker(kind: str, part: str = "", paper_id: str = "", count: int = 0) -> Markup:
@@ -95,6 +96,11 @@ def collect_mark(paper_id: str) -> Markup:
 def follow_mark(paper_id: str) -> Markup:
     """The paper page's "follow" buttons for its authors and categories."""
     return _marker(FOLLOW, "", paper_id)
+
+
+def discuss_mark(paper_id: str) -> Markup:
+    """The paper page's discussion (see :mod:`paperwire.web.discussion`)."""
+    return _marker(DISCUSS, "", paper_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..accounts import collections as colls
 from ..accounts.marks import marks_for
+from . import discussion
 from .cache import PageCache
 from .follow_controls import follow_controls
 from .security import SESSION_COOKIE, csrf_token, current_user, set_current_user
@@ -32,6 +33,7 @@ from .slots import (
     CSRF,
     CSRF_BYTES,
     CSRF_MARK,
+    DISCUSS,
     FOLLOW,
     SAVED,
     VOTE,
@@ -145,6 +147,8 @@ def _anonymous(request: Request, slot: Slot, path: bytes) -> bytes | tuple[bytes
         return before, between + path + after
     if slot.kind == SAVED:
         return b""
+    if slot.kind == DISCUSS:
+        return discussion.thread_html(request, slot.paper_id, None).encode()
     html = _fragment(request, slot.kind, slot.paper_id, None).encode()
     before, marker, after = html.partition(CSRF_BYTES)
     if marker and CSRF_BYTES in after:
@@ -204,6 +208,8 @@ def _for_viewer(request: Request, page: SlottedPage) -> HTMLResponse:
             return chips(slot.paper_id) if slot.paper_id in marks.saved else b""
         if kind == FOLLOW:
             return with_token(follow_controls(request, slot.paper_id, user), token)
+        if kind == DISCUSS:  # always fresh for a logged-in viewer: their comment shows at once
+            return with_token(discussion.thread_html(request, slot.paper_id, user), token)
         return fragments[(kind, slot.paper_id)]
 
     return _html(page.fill(value))

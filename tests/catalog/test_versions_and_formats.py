@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.catalog.helpers import jsonl_record
 
 
@@ -97,3 +99,28 @@ def test_sources_merge_in_any_order(run_cli, make_jsonl, tmp_path) -> None:
     # The first source to know the listing day keeps it; upvotes always from HF.
     assert results[0]["listed_on"] == "2026-01-05"
     assert results[1]["listed_on"] == "2026-01-03"
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_classification_codes_listed_as_categories_are_dropped(
+    database: str, run_cli, make_jsonl, request: pytest.FixtureRequest
+) -> None:
+    """The shared corpus lists MSC and ACM classes among the categories (2503.11954):
+    they are not arXiv categories, and on PostgreSQL they used to fail the whole batch."""
+    env = {}
+    if database == "postgres":
+        env = {"PAPERWIRE_DATABASE_URL": request.getfixturevalue("postgres_url")}
+    codes = ["94A29, 94A08, 94B05, 68T01, 68P30", "I.4.2; E.4; I.2.10; I.5.4; I.5.1; I.4.1"]
+    path = make_jsonl(
+        "mixed.jsonl",
+        [
+            jsonl_record(1, categories=["eess.IV", "cs.CV", *codes, "68T07", "I.2.6"]),
+            jsonl_record(2),
+        ],
+    )
+    result = run_cli("import", "--no-index", str(path), env=env)
+    assert result.returncode == 0, result.stderr
+    first = run_cli("show", "2601.00001", "--json", env=env).json()
+    assert first["categories"] == ["eess.IV", "cs.CV"]
+    assert first["primary_category"] == "eess.IV"
+    assert run_cli("show", "2601.00002", "--json", env=env).json()["categories"] == ["cs.CL"]

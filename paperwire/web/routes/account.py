@@ -27,6 +27,7 @@ from ...accounts.errors import NotFound, ValidationError
 from ...accounts.links import InvalidLink
 from ...accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from ...accounts.users import TAKEN, EmailTaken, User, check_password, set_display_name
+from ...discussion.comments import reply_mail
 from ..security import clear_session_cookie, current_user, session_token, set_current_user
 from . import common as c
 
@@ -72,7 +73,9 @@ def _settings_context(request: Request, user: User, **extra: Any) -> dict[str, A
             "password": "Your password is changed. Every other session was logged out.",
             "name": "Your display name is saved.",
             "sent": "We sent a new confirmation link to your address.",
+            "replies": "Your reply email setting is saved.",
         }.get(_done(request)),
+        "notify_replies": reply_mail(c.db(request), user.id),
     }
     ctx.update(extra)
     return ctx

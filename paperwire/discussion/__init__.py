@@ -1,0 +1,1 @@
+"""Discussion: threaded comments on papers (see :mod:`.comments`)."""
