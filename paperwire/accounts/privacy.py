@@ -38,6 +38,7 @@ from ..db.schema.accounts import (
     users,
 )
 from ..db.schema.catalog import feed_submissions, papers
+from ..db.schema.community import feed_tokens, follows, user_topics
 from . import ratelimit
 from .clock import as_utc
 from .upvotes import recount_in
@@ -308,3 +309,49 @@ def _erase_moderation(conn: Connection, user: User, erasure: Erasure) -> None:
 
 
 register(Contributor("moderation_actions", _moderation, _erase_moderation, order=70))
+
+
+# -- following, topics and the private feed (accounts/follows.py, topics.py, feed_tokens.py) --
+
+
+def _follows(conn: Connection, user: User) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(follows).where(follows.c.user_id == user.id).order_by(follows.c.created_at)
+    )
+    return [{"kind": r.kind, "value": r.value, "since": iso(r.created_at)} for r in rows]
+
+
+def _erase_follows(conn: Connection, user: User, erasure: Erasure) -> None:
+    conn.execute(delete(follows).where(follows.c.user_id == user.id))
+
+
+register(Contributor("follows", _follows, _erase_follows, order=25))
+
+
+def _topics(conn: Connection, user: User) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(user_topics).where(user_topics.c.user_id == user.id).order_by(user_topics.c.id)
+    )
+    return [{"topic": r.topic, "since": iso(r.created_at)} for r in rows]
+
+
+def _erase_topics(conn: Connection, user: User, erasure: Erasure) -> None:
+    conn.execute(delete(user_topics).where(user_topics.c.user_id == user.id))
+
+
+register(Contributor("topics", _topics, _erase_topics, order=25))
+
+
+def _feed_token(conn: Connection, user: User) -> dict[str, Any] | None:
+    # The secret itself is not stored (only its sha256): say that a feed exists.
+    made = conn.execute(
+        select(feed_tokens.c.created_at).where(feed_tokens.c.user_id == user.id)
+    ).scalar()
+    return {"private_feed": True, "created_at": iso(made)} if made is not None else None
+
+
+def _erase_feed_token(conn: Connection, user: User, erasure: Erasure) -> None:
+    conn.execute(delete(feed_tokens).where(feed_tokens.c.user_id == user.id))
+
+
+register(Contributor("feed_token", _feed_token, _erase_feed_token, order=25))

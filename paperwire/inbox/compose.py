@@ -4,6 +4,8 @@ Sections, in order (a paper appears once, in the first section that has it):
 
 1. *Similar to your upvotes and collections* (an address that belongs to an
    account, when asked for): nearest neighbours of the account's papers.
+   *From people and categories you follow* (likewise): the window's papers by
+   the account's followed authors or in its followed categories, trending order.
 2. One section per *topic*: the hybrid search for the topic, within the window.
 3. One section per *category*.
 4. *Trending*: the window's papers ranked like the site's trending feed.
@@ -25,18 +27,20 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
+from ..accounts import follows as acc_follows
 from ..config import Settings
 from ..db import Database
 from ..db.schema.accounts import collection_items, collections, upvotes
 from ..db.schema.catalog import feed_submissions, papers
 from ..feed.ranking import trending
 from ..search.backend import get_backend
+from ..search.topics import topic_matches
 from .periods import Period
 from .subscriptions import Preferences
 
 log = logging.getLogger(__name__)
 
-SECTION_LIMITS = {"similar": 5, "topic": 5, "category": 5, "trending": 10}
+SECTION_LIMITS = {"similar": 5, "following": 5, "topic": 5, "category": 5, "trending": 10}
 MAX_PAPERS = 30
 MAX_SEEDS = 20
 
@@ -254,8 +258,8 @@ class Composer:
             pool = self.pool(window)
             if self._search is not None:
                 try:
-                    result = self._search.search(topic, since=window[0], until=window[1], limit=50)
-                    if getattr(result, "ready", True):  # the site's relevance floor: maybe none
+                    result = topic_matches(self._search, topic, since=window[0], until=window[1])
+                    if result is not None:  # the site's relevance floor: maybe none
                         return [pool[i] for i in _hit_ids(result) if i in pool]
                     # An index that is not built yet answers nothing: match words instead.
                 except Exception:
@@ -303,6 +307,18 @@ class Composer:
                     scores[pid] = min(scores.get(pid, rank), rank)
         return [pool[i] for i in sorted(scores, key=lambda i: (scores[i], i))]
 
+    def following(self, window: tuple[date, date], user_id: int) -> list[Paper]:
+        """The window's papers by the account's followed authors or in its categories."""
+        followed = acc_follows.followed(self.db, user_id)
+        if not followed:
+            return []
+        return [
+            p
+            for p in self.pool(window).values()
+            if any(acc_follows.fold(a) in followed.authors for a in p.authors)
+            or any(c.lower() in followed.categories for c in p.categories)
+        ]
+
     # -- composing -----------------------------------------------------------
     def compose(self, prefs: Preferences, period: Period, user_id: int | None) -> DigestContent:
         """The digest ``prefs`` get for ``period`` (possibly empty)."""
@@ -317,6 +333,15 @@ class Composer:
                     "similar",
                     "Similar to papers you upvoted or saved",
                     self.similar(window, user_id),
+                )
+            )
+        if prefs.following and user_id is not None:
+            candidates.append(
+                (
+                    "following",
+                    "following",
+                    "From people and categories you follow",
+                    self.following(window, user_id),
                 )
             )
         for topic in prefs.topics:

@@ -41,6 +41,7 @@ def _subscriptions(conn: Connection, user: User) -> list[dict[str, Any]]:
                 "categories": list(row.categories or []),
                 "topics": list(row.topics or []),
                 "similar_to_upvotes": bool(row.similar_to_upvotes),
+                "following": bool(row.following),
                 "created_at": iso(row.created_at),
                 "confirmed_at": iso(row.confirmed_at),
                 "digests": [

@@ -75,6 +75,7 @@ def _prefs(row: Any) -> Preferences:
         categories=tuple(row.categories or ()),
         topics=tuple(row.topics or ()),
         similar_to_upvotes=bool(row.similar_to_upvotes),
+        following=bool(row.following),
     )
 
 
@@ -103,6 +104,7 @@ def compose_due(
                 subscriptions.c.categories,
                 subscriptions.c.topics,
                 subscriptions.c.similar_to_upvotes,
+                subscriptions.c.following,
                 users.c.id.label("account_id"),
             )
             .outerjoin(users, users.c.email == subscriptions.c.email)

@@ -59,6 +59,7 @@ class Preferences:
     categories: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
     similar_to_upvotes: bool = False
+    following: bool = False  # a section of papers by followed authors and categories
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class Preferences:
             "categories": list(self.categories),
             "topics": list(self.topics),
             "similar_to_upvotes": self.similar_to_upvotes,
+            "following": self.following,
         }
 
 
@@ -126,6 +128,7 @@ def make_preferences(
     categories: object = None,
     topics: object = None,
     similar_to_upvotes: object = None,
+    following: object = None,
 ) -> Preferences:
     """Validate raw preference values (from JSON or a form) into :class:`Preferences`."""
     if frequency is None:
@@ -158,8 +161,10 @@ def make_preferences(
         categories=tuple(cats),
         topics=tuple(clean_topics),
         similar_to_upvotes=_bool("similar_to_upvotes", similar_to_upvotes, False),
+        following=_bool("following", following, False),
     )
-    if not (prefs.trending or prefs.categories or prefs.topics or prefs.similar_to_upvotes):
+    wanted = prefs.trending or prefs.categories or prefs.topics or prefs.similar_to_upvotes
+    if not (wanted or prefs.following):
         raise InvalidInput("topics", "choose at least one of trending, categories, topics, similar")
     return prefs
 
@@ -185,6 +190,7 @@ def _from_row(row: Any) -> Subscription:
         categories=tuple(m["categories"] or ()),
         topics=tuple(m["topics"] or ()),
         similar_to_upvotes=bool(m["similar_to_upvotes"]),
+        following=bool(m["following"]),
     )
     return Subscription(
         id=m["id"],

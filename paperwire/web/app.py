@@ -56,6 +56,7 @@ ROUTE_MODULES = [
     "votes",
     "submissions",
     "collections",
+    "following",
     "moderation",
     "inbox",
     "health",

@@ -36,6 +36,7 @@ VOTE = "v"  # a paper's upvote form (its state, count and token)
 SAVED = "s"  # a card's "saved" chip
 ACCOUNT = "a"  # the header's account menu
 COLLECT = "p"  # the paper page's collection form
+FOLLOW = "f"  # the paper page's follow buttons (its authors and categories)
 DISCUSS = "d"  # the paper page's discussion (the viewer's own forms and buttons in it)
 
 
@@ -90,6 +91,11 @@ def account_mark() -> Markup:
 def collect_mark(paper_id: str) -> Markup:
     """The paper page's "save to a collection" control."""
     return _marker(COLLECT, "", paper_id)
+
+
+def follow_mark(paper_id: str) -> Markup:
+    """The paper page's "follow" buttons for its authors and categories."""
+    return _marker(FOLLOW, "", paper_id)
 
 
 def discuss_mark(paper_id: str) -> Markup:

@@ -200,6 +200,7 @@ def _make_env() -> Environment:
         next_mark=slots.NEXT_MARK,
         account_mark=slots.account_mark,
         collect_mark=slots.collect_mark,
+        follow_mark=slots.follow_mark,
         discuss_mark=slots.discuss_mark,
         card_html=card_html,
     )

@@ -25,6 +25,7 @@ from ..accounts import collections as colls
 from ..accounts.marks import marks_for
 from . import discussion
 from .cache import PageCache
+from .follow_controls import follow_controls
 from .security import SESSION_COOKIE, csrf_token, current_user, set_current_user
 from .slots import (
     ACCOUNT,
@@ -33,6 +34,7 @@ from .slots import (
     CSRF_BYTES,
     CSRF_MARK,
     DISCUSS,
+    FOLLOW,
     SAVED,
     VOTE,
     Slot,
@@ -204,6 +206,8 @@ def _for_viewer(request: Request, page: SlottedPage) -> HTMLResponse:
             return token
         if kind == SAVED:
             return chips(slot.paper_id) if slot.paper_id in marks.saved else b""
+        if kind == FOLLOW:
+            return with_token(follow_controls(request, slot.paper_id, user), token)
         if kind == DISCUSS:  # always fresh for a logged-in viewer: their comment shows at once
             return with_token(discussion.thread_html(request, slot.paper_id, user), token)
         return fragments[(kind, slot.paper_id)]
@@ -250,6 +254,8 @@ def _account_menu(request: Request, user: Any) -> str:
 
 def _fragment(request: Request, kind: str, paper_id: str, user: Any) -> str:
     """The account menu or the collection form for ``user`` (None: anonymous)."""
+    if kind == FOLLOW:
+        return follow_controls(request, paper_id, user)
     context: dict[str, Any] = {"request": request, "user": user, "csrf": CSRF_MARK}
     if kind == COLLECT:
         context["paper_id"] = paper_id

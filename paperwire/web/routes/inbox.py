@@ -155,6 +155,7 @@ def _prefs_from_form(data: dict[str, Any]) -> subs.Preferences:
         categories=categories,
         topics=[t for t in topics if t.strip()],
         similar_to_upvotes=_one(data, "similar_to_upvotes") in ("1", "on", "true"),
+        following=_one(data, "following") in ("1", "on", "true"),
     )
 
 
@@ -184,6 +185,7 @@ def _form_context(request: Request, **extra: Any) -> dict[str, Any]:
         "categories": [],
         "topics": "",
         "similar_to_upvotes": False,
+        "following": False,
         "errors": {},
     }
     ctx.update(extra)
@@ -198,6 +200,7 @@ def _prefs_context(prefs: subs.Preferences) -> dict[str, Any]:
         "categories": list(prefs.categories),
         "topics": "\n".join(prefs.topics),
         "similar_to_upvotes": prefs.similar_to_upvotes,
+        "following": prefs.following,
     }
 
 
@@ -272,6 +275,7 @@ ALLOWED_FIELDS = {
     "timezone",
     "trending",
     "similar_to_upvotes",
+    "following",
 }
 
 
@@ -303,6 +307,12 @@ SUBSCRIPTION_SCHEMA = {
             "default": False,
             "description": "Papers similar to the upvotes and collections of the account "
             "that owns the address.",
+        },
+        "following": {
+            "type": "boolean",
+            "default": False,
+            "description": "Papers by the authors and in the categories that the account "
+            "owning the address follows.",
         },
     },
 }
@@ -362,6 +372,7 @@ async def api_subscribe(request: Request) -> JSONResponse:
             categories=data.get("categories"),
             topics=data.get("topics"),
             similar_to_upvotes=data.get("similar_to_upvotes"),
+            following=data.get("following"),
         )
     except subs.InvalidInput as exc:
         return _problem(422, exc.field, exc.message)

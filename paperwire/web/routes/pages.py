@@ -7,7 +7,7 @@ adapter, render.  Anonymous pages are shared through the page cache (see
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -17,12 +17,14 @@ from starlette.concurrency import run_in_threadpool
 from ... import feed
 from ...catalog.ids import parse_arxiv_id
 from ...feed import Period, PeriodError
+from ...feed import for_you as personal
 from ...feed.markdown import paper_markdown
+from ...search.backend import get_backend
 from .. import searching
 from ..cache import PageCache
 from ..templating import public_base
 from ..views import PageError, cached_page
-from .common import is_moderator, trending_page_data
+from .common import is_moderator, login_redirect, page_viewer, trending_page_data
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,6 +36,19 @@ MAX_QUERY = 500
 SIMILAR = 6
 
 PageParam = Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number")]
+# "My topics": only my followed categories and topics.  Such a page is the viewer's
+# own, so it is built per request and never enters the shared page cache.
+MineParam = Annotated[bool, Query(description="only my categories and topics")]
+
+
+async def _mine(request: Request, mine: bool) -> Any:
+    """The viewer a "my topics" page is for (None: not asked), or the login redirect."""
+    if not mine:
+        return None
+    user = await run_in_threadpool(page_viewer, request)
+    if user is None:
+        return login_redirect(request, request.url.path + "?" + request.url.query)
+    return user
 
 
 def _db(request: Request) -> Any:
@@ -48,11 +63,20 @@ def _bad_period(exc: PeriodError) -> PageError:
     return PageError(400, "That is not a date we understand", str(exc))
 
 
-def _period_context(request: Request, period: Period, page: int) -> dict[str, Any]:
+def _period_context(
+    request: Request, period: Period, page: int, viewer: Any = None
+) -> dict[str, Any]:
     db = _db(request)
     offset = (page - 1) * PER_PAGE
-    result = feed.ranked(db, period.start, period.end, limit=PER_PAGE, offset=offset)
+    if viewer is not None:  # my topics: never shared (see MineParam)
+        backend = get_backend(_settings(request))
+        result = personal.my_period(
+            db, backend, viewer.id, period.start, period.end, limit=PER_PAGE, offset=offset
+        )
+    else:
+        result = feed.ranked(db, period.start, period.end, limit=PER_PAGE, offset=offset)
     context: dict[str, Any] = {
+        "mine": viewer is not None,
         "period": period,
         "cards": result.items,
         "total": result.total,
@@ -80,37 +104,50 @@ def _week_of(day: date) -> str:
 
 
 @router.get("/")
-async def home(request: Request, page: PageParam = 1) -> Response:
+async def home(request: Request, page: PageParam = 1, mine: MineParam = False) -> Response:
     """The latest day with papers, ranked by upvotes then recency."""
+    viewer = await _mine(request, mine)
+    if isinstance(viewer, Response):
+        return viewer
 
     def build() -> dict[str, Any]:
         latest = feed.latest_day(_db(request))
         if latest is None:
             return {"empty_catalog": True, "cards": [], "total": 0, "page": 1, "pages": 1}
-        context = _period_context(request, feed.day_period(latest), page)
+        context = _period_context(request, feed.day_period(latest), page, viewer)
         context["is_home"] = True
         return context
 
-    return await cached_page(request, "feed.html", build)
+    return await cached_page(request, "feed.html", build, cache=viewer is None)
 
 
 @router.get("/day/{day}")
-async def day_page(request: Request, day: str, page: PageParam = 1) -> Response:
+async def day_page(
+    request: Request, day: str, page: PageParam = 1, mine: MineParam = False
+) -> Response:
     """One day's feed with links to the nearest days that have papers."""
+    viewer = await _mine(request, mine)
+    if isinstance(viewer, Response):
+        return viewer
 
     def build() -> dict[str, Any]:
         try:
             period = feed.parse_day(day)
         except PeriodError as exc:
             raise _bad_period(exc) from None
-        return _period_context(request, period, page)
+        return _period_context(request, period, page, viewer)
 
-    return await cached_page(request, "feed.html", build)
+    return await cached_page(request, "feed.html", build, cache=viewer is None)
 
 
 @router.get("/week/{week}")
-async def week_page(request: Request, week: str, page: PageParam = 1) -> Response:
+async def week_page(
+    request: Request, week: str, page: PageParam = 1, mine: MineParam = False
+) -> Response:
     """An ISO week's feed (``2026-W47``), ranked across the whole week."""
+    viewer = await _mine(request, mine)
+    if isinstance(viewer, Response):
+        return viewer
 
     def build() -> dict[str, Any] | Response:
         try:
@@ -119,23 +156,28 @@ async def week_page(request: Request, week: str, page: PageParam = 1) -> Respons
             raise _bad_period(exc) from None
         if period.label != week:
             return RedirectResponse(f"/week/{period.label}", status_code=301)
-        return _period_context(request, period, page)
+        return _period_context(request, period, page, viewer)
 
-    return await cached_page(request, "feed.html", build)
+    return await cached_page(request, "feed.html", build, cache=viewer is None)
 
 
 @router.get("/month/{month}")
-async def month_page(request: Request, month: str, page: PageParam = 1) -> Response:
+async def month_page(
+    request: Request, month: str, page: PageParam = 1, mine: MineParam = False
+) -> Response:
     """A month's feed (``2026-11``)."""
+    viewer = await _mine(request, mine)
+    if isinstance(viewer, Response):
+        return viewer
 
     def build() -> dict[str, Any]:
         try:
             period = feed.parse_month(month)
         except PeriodError as exc:
             raise _bad_period(exc) from None
-        return _period_context(request, period, page)
+        return _period_context(request, period, page, viewer)
 
-    return await cached_page(request, "feed.html", build)
+    return await cached_page(request, "feed.html", build, cache=viewer is None)
 
 
 def _latest_or_home(request: Request, target: Any) -> Response:
@@ -158,13 +200,24 @@ def latest_month(request: Request) -> Response:
 
 
 @router.get("/trending")
-async def trending_page(request: Request, page: PageParam = 1) -> Response:
+async def trending_page(request: Request, page: PageParam = 1, mine: MineParam = False) -> Response:
     """Papers of the last week ranked by time-decayed upvotes."""
+    viewer = await _mine(request, mine)
+    if isinstance(viewer, Response):
+        return viewer
 
     def build() -> dict[str, Any]:
         offset = (page - 1) * PER_PAGE
-        result, anchor = trending_page_data(_db(request), datetime.now(UTC), PER_PAGE, offset)
+        now = datetime.now(UTC)
+        result, anchor = trending_page_data(_db(request), now, PER_PAGE, offset)
+        if viewer is not None:  # my topics: never shared (see MineParam)
+            at = datetime.combine(anchor, time(23, 59, 59), tzinfo=UTC) if anchor else now
+            backend = get_backend(_settings(request))
+            result = personal.my_trending(
+                _db(request), backend, viewer.id, at, limit=PER_PAGE, offset=offset
+            )
         return {
+            "mine": viewer is not None,
             "trending": True,
             "anchor": anchor,
             "cards": result.items,
@@ -175,7 +228,7 @@ async def trending_page(request: Request, page: PageParam = 1) -> Response:
             "window_days": feed.ranking.TRENDING_WINDOW_DAYS,
         }
 
-    return await cached_page(request, "feed.html", build)
+    return await cached_page(request, "feed.html", build, cache=viewer is None)
 
 
 def _not_found(raw: str, ident: str | None) -> PageError:
