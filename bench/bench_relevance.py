@@ -290,6 +290,11 @@ class OnPostgres:
             cmd = [sys.executable, "-m", "paperwire", "import", "--no-index", str(CORPUS)]
             subprocess.run(cmd, check=True, env={**env, "PATH": "/usr/bin:/bin"})
             stored = seed_embeddings(self.db, EMBEDDINGS)
+            # What docs/deploy.md asks after a bulk import (autovacuum gets there later):
+            # without it the planner reads the champion lists from the heap.
+            vacuum = self.db.engine.execution_options(isolation_level="AUTOCOMMIT")
+            with vacuum.connect() as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
             done.write_text(f"{stored}\n")
             print(f"loaded PostgreSQL ({stored} vectors) in {time.perf_counter() - started:.0f}s")
         return self

@@ -156,8 +156,10 @@ def _champions(
         f"WITH c AS (SELECT key FROM ({' UNION '.join(parts)}) u),"
         f" n AS (SELECT count(*) AS n FROM c)"
         f" SELECT d.key, (-(d.impacts <#> {q}::sparsevec))::float8 AS score, n.n"
-        f" FROM c JOIN search_docs d ON d.key = c.key CROSS JOIN n"
-        f" WHERE {conditions} ORDER BY score DESC, d.key LIMIT {where.param(max(1, int(limit)))}",
+        # Looked up by key: joined, the planner hashes all of search_docs instead
+        # (3.4x slower at 80k papers, bench/bench_relevance.py --postgres).
+        f" FROM search_docs d CROSS JOIN n WHERE d.key = ANY(ARRAY(SELECT key FROM c))"
+        f" AND {conditions} ORDER BY score DESC, d.key LIMIT {where.param(max(1, int(limit)))}",
         where.params,
     )
     hits = [KeywordHit(int(r[0]), float(r[1])) for r in rows]
