@@ -157,7 +157,7 @@ def _champions(
         f" n AS (SELECT count(*) AS n FROM c)"
         f" SELECT d.key, (-(d.impacts <#> {q}::sparsevec))::float8 AS score, n.n"
         # Looked up by key: joined, the planner hashes all of search_docs instead
-        # (3.4x slower at 80k papers, bench/bench_relevance.py --postgres).
+        # (2x slower over 60 queries at 80k papers, bench/bench_relevance.py --postgres).
         f" FROM search_docs d CROSS JOIN n WHERE d.key = ANY(ARRAY(SELECT key FROM c))"
         f" AND {conditions} ORDER BY score DESC, d.key LIMIT {where.param(max(1, int(limit)))}",
         where.params,
