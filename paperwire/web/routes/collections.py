@@ -47,12 +47,9 @@ async def collections_page(request: Request) -> Response:
 
 @router.post("/collections", include_in_schema=False)
 async def create_collection(request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return c.login_redirect(request, "/collections")
-    refused = await c.csrf_or_error(request)
-    if refused:
-        return refused
+    user = await c.form_user(request, "/collections")
+    if isinstance(user, Response):
+        return user
     form = await c.form(request)
     name = form.get("name", "")[:300]
     try:
@@ -120,12 +117,9 @@ async def collection_page(request: Request, slug: str) -> Response:
 
 
 async def _collection_action(request: Request, slug: str, action: str) -> Response:
-    user = current_user(request)
-    if user is None:
-        return c.login_redirect(request, f"/collections/{slug}")
-    refused = await c.csrf_or_error(request)
-    if refused:
-        return refused
+    user = await c.form_user(request, f"/collections/{slug}")
+    if isinstance(user, Response):
+        return user
     form = await c.form(request)
     db, paper_id = c.db(request), c.canonical(form.get("paper_id", "").strip()[:300])
     try:
@@ -159,12 +153,9 @@ async def collection_delete(request: Request, slug: str) -> Response:
 @router.post("/collections/{slug}/edit", include_in_schema=False)
 async def collection_edit(request: Request, slug: str) -> Response:
     """The owner's form: visibility and description."""
-    user = current_user(request)
-    if user is None:
-        return c.login_redirect(request, f"/collections/{slug}")
-    refused = await c.csrf_or_error(request)
-    if refused:
-        return refused
+    user = await c.form_user(request, f"/collections/{slug}")
+    if isinstance(user, Response):
+        return user
     form = await c.form(request)
     try:
         await c.run(
@@ -188,12 +179,9 @@ async def collection_edit(request: Request, slug: str) -> Response:
 @router.post("/collections/{slug}/move", include_in_schema=False)
 async def collection_move(request: Request, slug: str) -> Response:
     """Move one paper up, down, to the top or the bottom (buttons beside each paper)."""
-    user = current_user(request)
-    if user is None:
-        return c.login_redirect(request, f"/collections/{slug}")
-    refused = await c.csrf_or_error(request)
-    if refused:
-        return refused
+    user = await c.form_user(request, f"/collections/{slug}")
+    if isinstance(user, Response):
+        return user
     form = await c.form(request)
     paper_id = c.canonical(form.get("paper_id", "").strip()[:300])
     try:
@@ -325,12 +313,9 @@ async def shared_page(request: Request, share_id: str, slug: str | None = None) 
 async def collect(request: Request, paper_id: str) -> Response:
     """The paper page's control: add to a chosen collection, or to a new one by name."""
     paper_id = c.canonical(paper_id)
-    user = current_user(request)
-    if user is None:
-        return c.login_redirect(request, f"/papers/{paper_id}")
-    refused = await c.csrf_or_error(request)
-    if refused:
-        return refused
+    user = await c.form_user(request, f"/papers/{paper_id}")
+    if isinstance(user, Response):
+        return user
     form = await c.form(request)
     db, now = c.db(request), utcnow()
     new_name = form.get("new_collection", "").strip()

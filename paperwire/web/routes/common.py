@@ -207,6 +207,18 @@ async def csrf_or_error(request: Request) -> Response | None:
     return None
 
 
+async def form_user(request: Request, back: str) -> User | Response:
+    """The logged-in user of a form post whose CSRF token and origin check out.
+
+    Otherwise the answer to give: the login page (coming back to ``back``) or
+    the refusal.
+    """
+    user = current_user(request)
+    if user is None:
+        return login_redirect(request, back)
+    return await csrf_or_error(request) or user
+
+
 def json(body: Any, status_code: int = 200) -> Response:
     return JSONResponse(body, status_code=status_code, headers={"cache-control": "no-store"})
 

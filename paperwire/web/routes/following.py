@@ -83,12 +83,9 @@ async def following_page(request: Request, page: PageParam = 1) -> Response:
 async def _follow_action(request: Request, action: str) -> Response:
     form = await c.form(request)
     back = c.safe_next(form.get("next"), "/following")
-    user = current_user(request)
-    if user is None:
-        return c.login_redirect(request, back)
-    refused = await c.csrf_or_error(request)
-    if refused:
-        return refused
+    user = await c.form_user(request, back)
+    if isinstance(user, Response):
+        return user
     kind, value = form.get("kind", ""), form.get("value", "")[:300]
     try:
         if action == "follow":
@@ -141,12 +138,9 @@ async def for_you_page(request: Request, page: PageParam = 1) -> Response:
 
 
 async def _topic_action(request: Request, action: str) -> Response:
-    user = current_user(request)
-    if user is None:
-        return c.login_redirect(request, "/for-you")
-    refused = await c.csrf_or_error(request)
-    if refused:
-        return refused
+    user = await c.form_user(request, "/for-you")
+    if isinstance(user, Response):
+        return user
     form = await c.form(request)
     back = c.safe_next(form.get("next"), "/for-you")
     text = form.get("topic", "")[:300]
@@ -184,12 +178,9 @@ async def private_feed_page(request: Request) -> Response:
 
 @router.post("/account/feed/{action}", include_in_schema=False)
 async def private_feed_action(request: Request, action: str) -> Response:
-    user = current_user(request)
-    if user is None:
-        return c.login_redirect(request, "/account/feed")
-    refused = await c.csrf_or_error(request)
-    if refused:
-        return refused
+    user = await c.form_user(request, "/account/feed")
+    if isinstance(user, Response):
+        return user
     if action not in ("rotate", "revoke"):
         return c.error(request, 404, "Nothing to do here.")
     if c.by_token(request):
