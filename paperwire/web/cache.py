@@ -191,6 +191,21 @@ class PageCache:
         return len(self._items)
 
 
+# Small facts that logged-in pages need on every request (a user's follows, a
+# paper's discussion, its authors): kept a few seconds per process, and dropped
+# with the page cache (after any POST here, and at the next request after any
+# commit anywhere), so a viewer's own change shows at once.
+FACT_SECONDS = 5.0
+
+
+def facts(state: Any) -> PageCache:
+    """The app's cache of per-request facts (see :data:`FACT_SECONDS`)."""
+    found = getattr(state, "fact_cache", None)
+    if found is None:
+        found = state.fact_cache = state.page_cache.follower(FACT_SECONDS)
+    return found
+
+
 class InvalidateOnWrite:
     """ASGI middleware: clear ``cache`` after any successful non-GET request."""
 

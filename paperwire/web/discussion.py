@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Request
 
 from ..discussion import comments
+from .cache import facts
 from .markdown import render as render_markdown
 from .slots import CSRF_MARK
 from .templating import env
@@ -26,7 +27,10 @@ def count_shown(items: list[comments.Comment]) -> int:
 
 def thread_html(request: Request, paper_id: str, user: Any) -> str:
     """The discussion section of ``paper_id`` for ``user`` (None: anonymous)."""
-    tree = comments.thread(request.app.state.db, paper_id)
+    db = request.app.state.db
+    tree = facts(request.app.state).get_or_build(
+        ("thread", paper_id), lambda: comments.thread(db, paper_id)
+    )
     context = {
         "request": request,
         "user": user,

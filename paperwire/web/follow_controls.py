@@ -14,20 +14,34 @@ from fastapi import Request
 
 from .. import feed
 from ..accounts import follows
+from .cache import facts
 from .slots import CSRF_MARK
 from .templating import env
 
 
-def follow_controls(request: Request, paper_id: str, user: Any) -> str:
-    """The buttons for ``user`` (None: anonymous) on ``paper_id``'s page."""
-    db = request.app.state.db
+def _subjects(db: Any, paper_id: str) -> tuple[list[tuple[str, str]], list[str]] | bool:
+    """A paper's authors (as written, folded) and categories; False for no such paper."""
     found = feed.cards_by_ids(db, [paper_id])
     if not found:
-        return ""
+        return False
     card = found[0]
-    followed = follows.followed(db, user.id) if user is not None else follows.Followed()
-    authors = [(name, follows.fold(name) in followed.authors) for name in card.authors[:50]]
-    categories = [(cat, cat.lower() in followed.categories) for cat in card.categories]
+    return [(name, follows.fold(name)) for name in card.authors[:50]], list(card.categories)
+
+
+def follow_controls(request: Request, paper_id: str, user: Any) -> str:
+    """The buttons for ``user`` (None: anonymous) on ``paper_id``'s page."""
+    db, known = request.app.state.db, facts(request.app.state)
+    subjects = known.get_or_build(("follow-subjects", paper_id), lambda: _subjects(db, paper_id))
+    if subjects is False:
+        return ""
+    names, cats = subjects
+    followed = (
+        known.get_or_build(("follows", user.id), lambda: follows.followed(db, user.id))
+        if user is not None
+        else follows.Followed()
+    )
+    authors = [(name, folded in followed.authors) for name, folded in names]
+    categories = [(cat, cat.lower() in followed.categories) for cat in cats]
     context = {
         "request": request,
         "user": user,
