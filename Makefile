@@ -33,7 +33,7 @@ fmt: install
 # stay shared within a file); PYTEST_WORKERS=0 runs everything in one process.
 PYTEST_WORKERS ?= 2
 test: install lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 # The relevance evaluation (every system side by side, test split); its external
 # baseline, bm25s, is a bench-only dependency. See docs/benchmarks.md.
