@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Select, bindparam, exists, select
 
@@ -65,3 +66,21 @@ def marks_for(db: Database, user_id: int, paper_ids: Sequence[str]) -> PaperMark
             if is_saved:
                 saved.append(paper_id)
     return PaperMarks(frozenset(voted), frozenset(saved), counts)
+
+
+def saved_and_upvoted(db: Database, user_id: int) -> list[tuple[str, datetime | None, str]]:
+    """``(paper id, when, "upvoted" | "saved")`` for every upvote and collection entry.
+
+    What "For you" and the digests start from; a paper in several collections
+    (or upvoted and saved) appears once per entry.
+    """
+    with db.connect() as conn:
+        voted = conn.execute(
+            select(upvotes.c.paper_id, upvotes.c.created_at).where(upvotes.c.user_id == user_id)
+        ).all()
+        saved = conn.execute(
+            select(collection_items.c.paper_id, collection_items.c.added_at)
+            .join(collections, collections.c.id == collection_items.c.collection_id)
+            .where(collections.c.user_id == user_id)
+        ).all()
+    return [(pid, at, "upvoted") for pid, at in voted] + [(pid, at, "saved") for pid, at in saved]

@@ -47,8 +47,8 @@ from sqlalchemy import func, select
 
 from ..accounts import follows as follow_store
 from ..accounts import topics as topic_store
+from ..accounts.marks import saved_and_upvoted
 from ..db import Database
-from ..db.schema.accounts import collection_items, collections, upvotes
 from ..db.schema.catalog import feed_submissions, papers
 from ..search.topics import topic_matches
 from .models import FeedPage, PaperCard
@@ -183,21 +183,11 @@ def following_feed(
 
 def seeds(db: Database, user_id: int, limit: int = MAX_SEEDS) -> list[tuple[str, str]]:
     """(paper id, "saved"|"upvoted") of the user's most recent saves and upvotes."""
-    with db.connect() as conn:
-        voted = conn.execute(
-            select(upvotes.c.paper_id, upvotes.c.created_at).where(upvotes.c.user_id == user_id)
-        ).all()
-        saved = conn.execute(
-            select(collection_items.c.paper_id, collection_items.c.added_at)
-            .join(collections, collections.c.id == collection_items.c.collection_id)
-            .where(collections.c.user_id == user_id)
-        ).all()
     latest: dict[str, tuple[datetime, str]] = {}
-    for kind, rows in (("upvoted", voted), ("saved", saved)):
-        for pid, at in rows:
-            at = at.replace(tzinfo=None) if at is not None else datetime.min
-            if pid not in latest or (at, kind) > latest[pid]:
-                latest[pid] = (at, kind)
+    for pid, when, kind in saved_and_upvoted(db, user_id):
+        at = when.replace(tzinfo=None) if when is not None else datetime.min
+        if pid not in latest or (at, kind) > latest[pid]:
+            latest[pid] = (at, kind)
     ordered = sorted(latest.items(), key=lambda kv: (kv[1][0], kv[0]), reverse=True)
     return [(pid, kind) for pid, (_, kind) in ordered[:limit]]
 
@@ -208,16 +198,7 @@ def _vote_share(upvotes_: int) -> float:
 
 def _seen_ids(db: Database, user_id: int) -> set[str]:
     """Every paper the user upvoted or saved (never suggested back)."""
-    with db.connect() as conn:
-        voted = conn.execute(select(upvotes.c.paper_id).where(upvotes.c.user_id == user_id))
-        out = set(voted.scalars())
-        saved = conn.execute(
-            select(collection_items.c.paper_id)
-            .join(collections, collections.c.id == collection_items.c.collection_id)
-            .where(collections.c.user_id == user_id)
-        )
-        out.update(saved.scalars())
-    return out
+    return {pid for pid, _, _ in saved_and_upvoted(db, user_id)}
 
 
 def for_you(

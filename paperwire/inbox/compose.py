@@ -28,9 +28,9 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from ..accounts import follows as acc_follows
+from ..accounts.marks import saved_and_upvoted
 from ..config import Settings
 from ..db import Database
-from ..db.schema.accounts import collection_items, collections, upvotes
 from ..db.schema.catalog import feed_submissions, papers
 from ..feed.ranking import trending
 from ..search.backend import get_backend
@@ -375,25 +375,5 @@ class Composer:
 
 
 def _account_papers(db: Database, user_id: int) -> list[str]:
-    """Upvoted and collected paper ids, newest first (accounts' functions when they exist)."""
-    try:
-        from ..accounts import collections as acc_collections  # type: ignore[attr-defined]
-        from ..accounts import upvotes as acc_upvotes  # type: ignore[attr-defined]
-
-        ids = set(acc_upvotes.paper_ids_upvoted_by(db, user_id))
-        ids |= set(acc_collections.paper_ids_in_collections(db, user_id))
-        # Newest papers first (arXiv ids grow with time), and deterministic.
-        return sorted((str(i) for i in ids), reverse=True)
-    except (ImportError, AttributeError):
-        pass
-    with db.connect() as conn:
-        voted = conn.execute(
-            select(upvotes.c.paper_id, upvotes.c.created_at).where(upvotes.c.user_id == user_id)
-        ).all()
-        saved = conn.execute(
-            select(collection_items.c.paper_id, collection_items.c.added_at)
-            .join(collections, collections.c.id == collection_items.c.collection_id)
-            .where(collections.c.user_id == user_id)
-        ).all()
-    both = sorted([*voted, *saved], key=lambda r: r[1] or datetime.min, reverse=True)
-    return list(dict.fromkeys(r[0] for r in both))
+    """Upvoted and collected paper ids, newest first (arXiv ids grow with time)."""
+    return sorted({pid for pid, _, _ in saved_and_upvoted(db, user_id)}, reverse=True)

@@ -215,6 +215,27 @@ def database_url_for(backend: str, home: Path, request: pytest.FixtureRequest) -
     return f"postgresql+psycopg://postgres:@/{name}?host={host}"
 
 
+def site_env(
+    backend: str, home: Path, url: str, mail_sink: SmtpSink, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a test site's server and CLI: offline, mail to the sink."""
+    return home_env(
+        home,
+        {
+            "PAPERWIRE_DATABASE_URL": url,
+            "PAPERWIRE_OFFLINE": "1",
+            "PAPERWIRE_SMTP_HOST": mail_sink.host,
+            "PAPERWIRE_SMTP_PORT": str(mail_sink.port),
+            "PAPERWIRE_SMTP_TLS": "none",
+            "PAPERWIRE_MAIL_FROM": "Paperwire <accounts@paperwire.test>",
+            "PAPERWIRE_DIGEST_SCHEDULER": "0",
+            # Server mode refuses to start without one key shared by every instance.
+            **({"PAPERWIRE_SECRET_KEY": SERVER_SECRET_KEY} if backend == "postgres" else {}),
+            **(extra or {}),
+        },
+    )
+
+
 @pytest.fixture(scope="session")
 def site(
     backend: str,
@@ -232,20 +253,7 @@ def site(
         "subscribe_per_ip = 100000\n"
     )
     url = database_url_for(backend, home, request)
-    env = home_env(
-        home,
-        {
-            "PAPERWIRE_DATABASE_URL": url,
-            "PAPERWIRE_OFFLINE": "1",
-            "PAPERWIRE_SMTP_HOST": mail_sink.host,
-            "PAPERWIRE_SMTP_PORT": str(mail_sink.port),
-            "PAPERWIRE_SMTP_TLS": "none",
-            "PAPERWIRE_MAIL_FROM": "Paperwire <accounts@paperwire.test>",
-            "PAPERWIRE_DIGEST_SCHEDULER": "0",
-            # Server mode refuses to start without one key shared by every instance.
-            **({"PAPERWIRE_SECRET_KEY": SERVER_SECRET_KEY} if backend == "postgres" else {}),
-        },
-    )
+    env = site_env(backend, home, url, mail_sink)
     catalog = write_catalog(home.parent / "papers.jsonl")
     done = subprocess.run(
         [sys.executable, "-m", "paperwire", "import", "--no-index", "--no-progress", str(catalog)],

@@ -14,29 +14,24 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from paperwire.web.devserver import ServerProcess, home_env
+from paperwire.web.devserver import ServerProcess
 from tests.accounts.conftest import (
     TOKEN_RE,
     Site,
     database_url_for,
     register,
+    site_env,
     token,
     unique,
 )
-from tests.conftest import SERVER_SECRET_KEY
 from tests.inbox.conftest import SmtpSink
 from tests.search.conftest import MODEL_DIR, SAMPLE, SAMPLE_NPZ, write_categories
 
 __all__ = ["TOKEN_RE", "register", "serve_sample_with_search", "token", "unique"]
-
-# Reuse a model another checkout already converted (15 s saved), else the suite's own.
-_MAIN_MODELS = Path("/work/main/.cache/models")
-MODELS = str(_MAIN_MODELS) if _MAIN_MODELS.is_dir() else MODEL_DIR
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -63,20 +58,7 @@ def serve_sample_with_search(
         "[paperwire]\nsignups_per_ip = 100000\nlogin_failures_per_ip = 100000\n"
     )
     url = database_url_for(backend, home, request)
-    env = home_env(
-        home,
-        {
-            "PAPERWIRE_DATABASE_URL": url,
-            "PAPERWIRE_OFFLINE": "1",
-            "PAPERWIRE_MODEL_DIR": MODELS,
-            "PAPERWIRE_SMTP_HOST": mail_sink.host,
-            "PAPERWIRE_SMTP_PORT": str(mail_sink.port),
-            "PAPERWIRE_SMTP_TLS": "none",
-            "PAPERWIRE_MAIL_FROM": "Paperwire <accounts@paperwire.test>",
-            "PAPERWIRE_DIGEST_SCHEDULER": "0",
-            **({"PAPERWIRE_SECRET_KEY": SERVER_SECRET_KEY} if backend == "postgres" else {}),
-        },
-    )
+    env = site_env(backend, home, url, mail_sink, {"PAPERWIRE_MODEL_DIR": MODEL_DIR})
     _cli(env, "import", "--no-index", "--no-progress", str(SAMPLE))
     cats = write_categories(home.parent / "categories.jsonl")
     _cli(env, "import", "--no-index", "--no-progress", "--format", "paperwire-jsonl", str(cats))
