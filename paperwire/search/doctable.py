@@ -207,12 +207,11 @@ class DocTable:
         rows = rows[rows >= 0]
         if not len(rows) or not len(self.cat_rows):
             return {}
-        # Each row's (row, category) pairs are one run of the row-sorted pairs: find
-        # the runs of ``rows`` and count their codes (no pass over the whole table).
-        sorted_rows, sorted_codes = self._pairs_by_row()
-        rows = rows.astype(sorted_rows.dtype)  # else numpy converts the whole table per call
-        starts = np.searchsorted(sorted_rows, rows, "left")
-        lengths = np.searchsorted(sorted_rows, rows, "right") - starts
+        # Each row's (row, category) pairs are one run of the row-sorted pairs:
+        # gather the runs of ``rows`` and count their codes (no pass over the table).
+        row_starts, sorted_codes = self._pairs_by_row()
+        starts = row_starts[rows]
+        lengths = row_starts[rows + 1] - starts
         total = int(lengths.sum())
         if not total:
             return {}
@@ -222,9 +221,13 @@ class DocTable:
         return {self.vocab[c]: int(n) for c, n in enumerate(counts) if n and "." in self.vocab[c]}
 
     def _pairs_by_row(self) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, codes) of the (row, category) pairs, sorted by row (once per table)."""
+        """(start of each row's run, codes sorted by row), computed once per table.
+
+        Row ``r``'s codes are ``codes[starts[r]:starts[r + 1]]``.
+        """
         cached = getattr(self, "_by_row", None)
         if cached is None:
             order = np.argsort(self.cat_rows, kind="stable")
-            cached = self._by_row = (self.cat_rows[order], self.cat_codes[order])
+            starts = np.searchsorted(self.cat_rows[order], np.arange(len(self) + 1))
+            cached = self._by_row = (starts, self.cat_codes[order])
         return cached

@@ -30,10 +30,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Protocol
@@ -51,14 +52,11 @@ log = logging.getLogger(__name__)
 SORTS = ("relevance", "newest", "upvotes")
 SIMILAR_SORTS = ("similarity", "newest", "upvotes")
 KEYWORD_DEPTH = 1000  # keyword candidates: the deepest keyword match ranked
-# The keyword list is read this deep first, and to KEYWORD_DEPTH only when a
-# paper further down could still match (fusion.unseen_bound): most queries stop
-# here, and the result set is the same either way.
-KEYWORD_FIRST = 100
 VECTOR_DEPTH = 200  # vector candidates
 MAX_DEPTH = 1000  # offset + limit
 SIMILAR_POOL = 30  # nearest papers that "similar, newest first" re-orders
 RESULT_CACHE = 256  # result sets kept for paging through them
+SWITCH_INTERVAL = 0.001  # seconds; see _executor
 
 
 class IndexView(Protocol):
@@ -158,11 +156,21 @@ _workers_lock = threading.Lock()
 
 
 def _executor() -> ThreadPoolExecutor:
-    """This process's worker threads for vector searches (created after any fork)."""
+    """This process's worker threads for vector searches (created after any fork).
+
+    The two halves of a search hand the GIL back and forth around their C
+    calls (tantivy, usearch, numpy), and a thread coming back from one waits
+    until the other lets go: at most Python's switch interval, 5 ms by
+    default, several times per query.  The interval is lowered to
+    ``SWITCH_INTERVAL`` (never raised), which took about a quarter off hybrid
+    latency at 1M papers (bench/bench_search_latency.py).
+    """
     global _workers
     pid = os.getpid()
     with _workers_lock:
         if _workers is None or _workers[0] != pid:
+            if sys.getswitchinterval() > SWITCH_INTERVAL:
+                sys.setswitchinterval(SWITCH_INTERVAL)
             pool = ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="search")
             _workers = (pid, pool)
         return _workers[1]
@@ -182,6 +190,64 @@ def _keyword_top(
     """
     hits, _ = view.keyword_top(parsed, filters, terms, limit + 1, count=False)
     return hits[:limit], len(hits) > limit
+
+
+class _VectorSide:
+    """The worker thread's half of a result set: the vector candidates and their BM25.
+
+    The two halves meet twice.  ``query_vector`` resolves as soon as the query
+    is encoded, so that the keyword side can fetch its candidates' cosines
+    meanwhile; ``keyword_list`` resolves with the keyword side's list and
+    whether it was cut short, so that only vector candidates that are off
+    that list and could still match get their BM25 looked up.
+    """
+
+    def __init__(
+        self,
+        engine: SearchEngine,
+        view: IndexView,
+        parsed: ParsedQuery,
+        filters: Filters,
+        terms: RankedTerms | None,
+    ) -> None:
+        self.engine, self.view, self.parsed, self.filters, self.terms = (
+            engine,
+            view,
+            parsed,
+            filters,
+            terms,
+        )
+        self.query_vector: Future[np.ndarray | None] = Future()
+        self.keyword_list: Future[tuple[list[KeywordHit], bool]] = Future()
+
+    def run(self) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
+        """(keys, cosines, BM25 of those keys that need it and contain a ranked term)."""
+        empty = np.zeros(0, np.uint64), np.zeros(0, np.float32), {}
+        try:
+            qv = self.engine.query_vector(self.view, self.parsed)
+        except BaseException as exc:
+            self.query_vector.set_exception(exc)
+            raise
+        self.query_vector.set_result(qv)
+        if qv is None:
+            return empty
+        view, parsed, filters = self.view, self.parsed, self.filters
+        exclude = view.key_of(parsed.like) if parsed.like else None
+        keys, sims = view.nearest(qv, filters, VECTOR_DEPTH, exclude)
+        if len(keys) and (parsed.required or parsed.excluded):
+            # Vectors know nothing of phrases, authors or exclusions: check them.
+            ok = view.passing(parsed, filters, [int(k) for k in keys])
+            keep = np.array([int(x) in ok for x in keys], bool)
+            keys, sims = keys[keep], sims[keep]
+        bm25: dict[int, float] = {}
+        if self.terms is not None and len(keys):
+            kw_hits, cut = self.keyword_list.result()
+            if cut:  # papers off a complete keyword list have no keyword match
+                listed = {h.key for h in kw_hits}
+                missing = self.engine._worth_scoring(keys, sims, listed, kw_hits, self.terms)
+                if missing:
+                    bm25 = view.keyword_scores(parsed, filters, self.terms, missing)
+        return keys, sims, bm25
 
 
 class QueryEncoder:
@@ -391,25 +457,31 @@ class SearchEngine:
     def _compute_set(self, view: IndexView, parsed: ParsedQuery, filters: Filters) -> ResultSet:
         terms = view.ranked_terms(parsed) if parsed.terms else RankedTerms()
         ranked = bool(terms.tokens or terms.names)
-        # The worker encodes and searches vectors while this thread runs the
-        # keyword side (tantivy and PostgreSQL both release the GIL while working).
-        pending = _executor().submit(self._vector_side, view, parsed, filters)
         use = terms if ranked else None
+        # Two threads share the work (tantivy, usearch and PostgreSQL release the
+        # GIL while they work): this one lists the keyword candidates and gets
+        # their exact cosines; the worker encodes the query, lists the vector
+        # candidates and gets their BM25.  Both sides then hold both pieces of
+        # evidence for every candidate.
+        side = _VectorSide(self, view, parsed, filters, terms if ranked else None)
+        pending = _executor().submit(side.run)
+        cosine: dict[int, float] = {}
         try:
-            if ranked or parsed.required:
-                kw_hits, cut = _keyword_top(view, parsed, filters, use, KEYWORD_FIRST)
-            else:  # like: alone has no keyword side
-                kw_hits, cut = [], False
+            try:
+                if ranked or parsed.required:
+                    kw_hits, cut = _keyword_top(view, parsed, filters, use, KEYWORD_DEPTH)
+                else:  # like: alone has no keyword side
+                    kw_hits, cut = [], False
+            except BaseException as exc:
+                side.keyword_list.set_exception(exc)
+                raise
+            side.keyword_list.set_result((kw_hits, cut))
+            qv = side.query_vector.result()
+            if qv is not None and kw_hits:
+                cosine = view.cosines(qv, np.array([h.key for h in kw_hits], np.uint64))
         finally:
-            qv, vec_keys, vec_sims = pending.result()
+            vec_keys, vec_sims, vec_bm25 = pending.result()
         vec_full = len(vec_keys) >= VECTOR_DEPTH
-        if cut and (not ranked or self._could_match(kw_hits, terms, vec_sims, vec_full)):
-            kw_hits, cut = _keyword_top(view, parsed, filters, use, KEYWORD_DEPTH)
-        if len(vec_keys) and (parsed.required or parsed.excluded):
-            # Vectors know nothing of phrases, authors or exclusions: check them.
-            ok = view.passing(parsed, filters, [int(k) for k in vec_keys])
-            keep = np.array([int(x) in ok for x in vec_keys], bool)
-            vec_keys, vec_sims = vec_keys[keep], vec_sims[keep]
         if not ranked and parsed.required:
             # Only a phrase or title clause: it must match, and meaning ranks.
             allowed = {h.key for h in kw_hits}
@@ -417,15 +489,10 @@ class SearchEngine:
             vec_keys, vec_sims = vec_keys[keep], vec_sims[keep]
 
         bm25: dict[int, float] = {h.key: h.score for h in kw_hits}
-        if ranked and cut:  # vector candidates beyond the keyword list: their own BM25
-            missing = self._worth_scoring(vec_keys, vec_sims, bm25, kw_hits, terms)
-            if missing:
-                bm25.update(view.keyword_scores(parsed, filters, terms, missing))
-        cosine: dict[int, float] = dict(zip(vec_keys.tolist(), vec_sims.tolist(), strict=True))
-        if qv is not None and kw_hits:
-            need = np.array([h.key for h in kw_hits if h.key not in cosine], np.uint64)
-            if len(need):
-                cosine.update(view.cosines(qv, need))
+        bm25.update(vec_bm25)  # vector candidates beyond the keyword list: their own BM25
+        # The vector side's cosines win where both have one (they are the same
+        # numbers in the embedded index; PostgreSQL computes them in one place).
+        cosine.update(zip(vec_keys.tolist(), vec_sims.tolist(), strict=True))
 
         keys = list(dict.fromkeys([*(h.key for h in kw_hits), *vec_keys.tolist()]))
         if parsed.like:
@@ -465,7 +532,7 @@ class SearchEngine:
         self,
         vec_keys: np.ndarray,
         vec_sims: np.ndarray,
-        bm25: dict[int, float],
+        listed: set[int],
         kw_hits: list[KeywordHit],
         terms: RankedTerms,
     ) -> list[int]:
@@ -477,7 +544,7 @@ class SearchEngine:
         above the floor, or a keyword share the last listed paper already has).
         """
         off_list = [(int(k), float(c)) for k, c in zip(vec_keys, vec_sims, strict=True)]
-        off_list = [(k, c) for k, c in off_list if k not in bm25]
+        off_list = [(k, c) for k, c in off_list if k not in listed]
         ranking = self.ranking
         if ranking.mode != "hybrid" or not kw_hits:
             return [k for k, _ in off_list]
@@ -505,13 +572,10 @@ class SearchEngine:
             return False
         return unseen_bound(share_cut, cosine_cut, self.ranking) >= self.ranking.match_floor
 
-    def _vector_side(
-        self, view: IndexView, parsed: ParsedQuery, filters: Filters
-    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-        """(query vector or None, keys, cosines) of the vector retriever."""
-        empty = np.zeros(0, np.uint64), np.zeros(0, np.float32)
+    def query_vector(self, view: IndexView, parsed: ParsedQuery) -> np.ndarray | None:
+        """The query's vector: its meaning text encoded, plus the ``like:`` paper's vector."""
         if not view.model_id:
-            return None, *empty
+            return None
         qv = None
         if parsed.semantic_text:
             qv = self.encoder.encode(parsed.semantic_text, view.model_id, view.dim)
@@ -519,10 +583,7 @@ class SearchEngine:
             seed = view.vector_of(parsed.like)
             if seed is not None:
                 qv = seed if qv is None else _normalised(qv + seed)
-        if qv is None:
-            return None, *empty
-        exclude = view.key_of(parsed.like) if parsed.like else None
-        return qv, *view.nearest(qv, filters, VECTOR_DEPTH, exclude)
+        return qv
 
     # -- similar -----------------------------------------------------------------
     def similar(self, paper_id: str, limit: int = 10, sort: str = "similarity") -> list[Hit]:

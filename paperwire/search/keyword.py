@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 import tantivy
 
@@ -167,8 +168,9 @@ class Filters:
         )
 
 
-@dataclass(frozen=True)
-class KeywordHit:
+class KeywordHit(NamedTuple):
+    """One keyword match (a tuple: a query lists up to a thousand of them)."""
+
     key: int
     score: float
 
@@ -195,9 +197,15 @@ class RankedTerms:
 class KeywordIndex:
     """One tantivy index directory, opened for reading and (optionally) writing."""
 
-    def __init__(self, path: Path, *, create: bool = False) -> None:
+    def __init__(self, path: Path, *, create: bool = False, snapshot: bool = False) -> None:
+        """``snapshot``: take one searcher and keep it, so that every question
+        asked through this object sees the same commit (the service's view of
+        one index generation; writers and their checks want the latest commit).
+        """
         self.path = Path(path)
         self.schema = build_schema()
+        self._snapshot = snapshot
+        self._searcher: tantivy.Searcher | None = None
         if create:
             self.path.mkdir(parents=True, exist_ok=True)
             self.index = tantivy.Index(self.schema, path=str(self.path), reuse=False)
@@ -236,9 +244,18 @@ class KeywordIndex:
 
     def reload(self) -> None:
         self.index.reload()
+        self._searcher = None
+
+    def searcher(self) -> tantivy.Searcher:
+        """The latest commit's searcher, or the snapshot's one."""
+        if not self._snapshot:
+            return self.index.searcher()
+        if self._searcher is None:
+            self._searcher = self.index.searcher()
+        return self._searcher
 
     def num_docs(self) -> int:
-        return self.index.searcher().num_docs
+        return self.searcher().num_docs
 
     # -- query building ----------------------------------------------------
     def _term(self, fld: str, token: str | int) -> tantivy.Query:
@@ -276,7 +293,7 @@ class KeywordIndex:
 
         names = names_of(False) or names_of(True)
         tokens = list(dict.fromkeys(t for n in names for t in analyze(n)))
-        searcher = self.index.searcher()
+        searcher = self.searcher()
         n_docs = max(1, searcher.num_docs)
         weights = [_idf(searcher.doc_freq("text", token), n_docs) for token in tokens]
         authors = []
@@ -388,7 +405,7 @@ class KeywordIndex:
         self, query: tantivy.Query, limit: int, *, count: bool = True
     ) -> tuple[list[KeywordHit], int]:
         """Top ``limit`` hits by score as (key, score), and the number of matches."""
-        searcher = self.index.searcher()
+        searcher = self.searcher()
         result = searcher.search(query, max(1, int(limit)), count=count)
         return self._hits(searcher, result.hits), int(result.count or 0) if count else 0
 
@@ -397,7 +414,7 @@ class KeywordIndex:
     ) -> tuple[list[int], int]:
         """Keys of matches in ``order`` (``newest`` or ``upvotes``), and the number of matches."""
         field = "votes_order" if order == "upvotes" else "day_order"
-        searcher = self.index.searcher()
+        searcher = self.searcher()
         result = searcher.search(
             query, max(1, int(limit)), count=True, order_by_field=field, offset=int(offset)
         )
@@ -419,7 +436,7 @@ class KeywordIndex:
         return {h.key for h in hits}
 
     def id_of_key(self, key: int) -> str | None:
-        searcher = self.index.searcher()
+        searcher = self.searcher()
         result = searcher.search(self._term("key", key), 1, count=False)
         for _, addr in result.hits:
             return searcher.doc(addr).get_first("id")

@@ -253,7 +253,7 @@ class SearchService:
         if state is None or not state.keyword or not state.docs:
             return None
         try:
-            keyword = KeywordIndex(self.index_dir / state.keyword)
+            keyword = KeywordIndex(self.index_dir / state.keyword, snapshot=True)
             table = DocTable.load(self.index_dir / state.docs)
             hnsw = files = None
             if state.vectors and state.vector_matrix:
