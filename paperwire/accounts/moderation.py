@@ -63,7 +63,7 @@ def _clean_note(note: str | None) -> str | None:
     return note or None
 
 
-def _log(
+def log_action(
     conn: Connection,
     actor: User | None,
     action: str,
@@ -72,6 +72,8 @@ def _log(
     note: str | None,
     now: datetime,
 ) -> None:
+    """Record one moderation action on ``conn``, inside the caller's transaction
+    (the action and its log row commit or roll back together)."""
     conn.execute(
         moderation_log.insert().values(
             at=as_utc(now),
@@ -110,7 +112,9 @@ def set_hidden(
             .where(papers.c.id == paper_id)
             .values(hidden_at=as_utc(now) if hidden else None)
         )
-        _log(conn, actor, "hide_paper" if hidden else "unhide_paper", "paper", paper_id, note, now)
+        log_action(
+            conn, actor, "hide_paper" if hidden else "unhide_paper", "paper", paper_id, note, now
+        )
     return True
 
 
@@ -151,7 +155,7 @@ def remove_submission(
         conn.execute(delete(feed_submissions).where(feed_submissions.c.paper_id == paper_id))
         who = f"user:{row.user_id}" if row.user_id else (row.submitter or row.source)
         detail = f"was on {row.day.isoformat()}, submitted by {who}"
-        _log(
+        log_action(
             conn,
             actor,
             "remove_submission",
@@ -231,7 +235,9 @@ def set_banned(
             conn.execute(delete(api_tokens).where(api_tokens.c.user_id == user_id))
         ids = _voted(conn, user_id)
         recount_in(conn, ids)
-        _log(conn, actor, "ban_user" if banned else "unban_user", "user", str(user_id), note, now)
+        log_action(
+            conn, actor, "ban_user" if banned else "unban_user", "user", str(user_id), note, now
+        )
     return ids
 
 
@@ -248,7 +254,7 @@ def set_role(db: Database, actor: User | None, user_id: int, role: str, *, now: 
         if actor is not None and actor.id == target.id:
             raise Forbidden("You cannot change your own role.")
         conn.execute(update(users).where(users.c.id == user_id).values(role=role))
-        _log(conn, actor, "set_role", "user", str(user_id), f"{target.role} -> {role}", now)
+        log_action(conn, actor, "set_role", "user", str(user_id), f"{target.role} -> {role}", now)
     return True
 
 
@@ -257,7 +263,7 @@ def record_cli_action(
 ) -> None:
     """Log a command-line action on a user that no function above records (create_admin)."""
     with db.begin() as conn:
-        _log(conn, None, action, "user", str(user_id), note, now)
+        log_action(conn, None, action, "user", str(user_id), note, now)
 
 
 def log_entries(db: Database, *, limit: int = 100, offset: int = 0) -> list[LogEntry]:

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, select, update
 from ..accounts import ratelimit
 from ..accounts.clock import as_utc
 from ..accounts.errors import Forbidden, NotFound, ValidationError
-from ..accounts.moderation import _log as log_moderation
+from ..accounts.moderation import log_action as log_moderation
 from ..accounts.users import User
 from ..config import Settings
 from ..db import Database
