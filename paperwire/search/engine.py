@@ -162,8 +162,9 @@ def _executor() -> ThreadPoolExecutor:
     calls (tantivy, usearch, numpy), and a thread coming back from one waits
     until the other lets go: at most Python's switch interval, 5 ms by
     default, several times per query.  The interval is lowered to
-    ``SWITCH_INTERVAL`` (never raised), which took about a quarter off hybrid
-    latency at 1M papers (bench/bench_search_latency.py).
+    ``SWITCH_INTERVAL`` (never raised).  At 1M papers that took p95 from 44 to
+    31 ms while other processes loaded both cores, and 2-5% off on a quiet
+    machine (alternating runs of the same 200 queries).
     """
     global _workers
     pid = os.getpid()

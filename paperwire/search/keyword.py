@@ -13,9 +13,12 @@ extension to multiple weighted fields", CIKM 2004).
 Query words are matched against author names only when they are more often a
 name than a word (``chen``, ``hinton`` rather than ``long`` or ``young``).
 
-Why tantivy rather than SQLite FTS5: tantivy ranks with block-max WAND, and
-filters (date range, categories, upvotes, has code) and sorts run inside it on
-fast fields, so a selective filter never starves the candidates.  Queries are
+Why tantivy rather than SQLite FTS5: BM25F over the fields, and filters (date
+range, categories, upvotes, has code) and sorts run inside it on fast fields,
+so a selective filter never starves the candidates.  Its Python binding scores
+every document that contains a ranked word (its collector cannot use block-max
+WAND), which is why words in most papers rank but do not match
+(``RankedTerms.common``).  Queries are
 built with tantivy's query constructors, never with its query-string parser,
 so user input cannot produce a syntax error.
 """
@@ -44,6 +47,12 @@ AUTHOR_BOOST = 1.0
 # A paper that fully carries this many of a query's most telling terms carries all
 # the keyword evidence one can ask of it (RankedTerms.scale).
 EVIDENCE_TERMS = 5
+# A word in more than this share of the papers ("model" is in 80% of a CS
+# catalog) ranks the papers that match the query's other words but does not
+# make a match by itself (see RankedTerms.common); below COMMON_MIN_DOCS papers
+# document frequencies say too little to tell.
+COMMON_SHARE = 0.5
+COMMON_MIN_DOCS = 10_000
 
 # Function words: they add cost and no meaning when other words are present.
 # fmt: off
@@ -192,6 +201,17 @@ class RankedTerms:
     tokens: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
     scale: float = 0.0
+    # Those of ``tokens`` in most papers: they add to the BM25 of a paper that
+    # contains another query term, and a paper with nothing but them is no
+    # keyword match (unless every term is one).  Their idf is a fraction of a
+    # rare word's, so such a paper could never lead a keyword list that has
+    # other matches, but listing it means scoring most of the catalog.
+    common: tuple[str, ...] = ()
+
+    @property
+    def matching(self) -> tuple[str, ...]:
+        """The tokens that make a paper a keyword match."""
+        return tuple(t for t in self.tokens if t not in self.common)
 
 
 class KeywordIndex:
@@ -295,7 +315,8 @@ class KeywordIndex:
         tokens = list(dict.fromkeys(t for n in names for t in analyze(n)))
         searcher = self.searcher()
         n_docs = max(1, searcher.num_docs)
-        weights = [_idf(searcher.doc_freq("text", token), n_docs) for token in tokens]
+        dfs = [searcher.doc_freq("text", token) for token in tokens]
+        weights = [_idf(df, n_docs) for df in dfs]
         authors = []
         for name in names:
             as_name = searcher.doc_freq("authors", name)
@@ -303,14 +324,16 @@ class KeywordIndex:
             if as_name and as_name > as_word:
                 authors.append(name)
                 weights.append(AUTHOR_BOOST * _idf(as_name, n_docs))
-        return RankedTerms(tuple(tokens), tuple(authors), evidence_scale(weights))
+        common = common_tokens(tokens, dfs, n_docs, names=len(authors))
+        return RankedTerms(tuple(tokens), tuple(authors), evidence_scale(weights), common)
 
-    def _ranked_clauses(self, terms: RankedTerms) -> list[tantivy.Query]:
-        out = [self._term("text", t) for t in terms.tokens]
-        out += [
+    def _ranked_clauses(self, terms: RankedTerms) -> tuple[list[tantivy.Query], ...]:
+        """(clauses that make a match, clauses that only rank: the common words)."""
+        matching = [self._term("text", t) for t in terms.matching]
+        matching += [
             tantivy.Query.boost_query(self._term("authors", n), AUTHOR_BOOST) for n in terms.names
         ]
-        return out
+        return matching, [self._term("text", t) for t in terms.common]
 
     def _clause_query(self, clause: Clause) -> tantivy.Query | None:
         if clause.field == "cat":
@@ -373,7 +396,7 @@ class KeywordIndex:
         paper that passes them matches with score 0 (listings, and checking
         vector hits against phrases, authors and exclusions).
         """
-        word_terms = self._ranked_clauses(terms) if terms is not None else []
+        word_terms, rank_only = self._ranked_clauses(terms) if terms is not None else ([], [])
         required = [q for q in (self._clause_query(c) for c in parsed.required) if q is not None]
         excluded = [q for q in (self._clause_query(c) for c in parsed.excluded) if q is not None]
         must = list(required)
@@ -383,15 +406,17 @@ class KeywordIndex:
             must.append(tantivy.Query.const_score_query(keys, 0.0))
         subs: list[tuple[tantivy.Occur, tantivy.Query]] = []
         if word_terms:
-            if required or not must or restrict_keys is not None:
-                # Flat term clauses: tantivy's block-max WAND skips most documents of
-                # a flat disjunction, not of nested ones (twice as fast at 1M papers).
-                # Beside a set of keys, optional words are scored only on those
-                # papers (a required group would walk every paper with a word).
+            if required or restrict_keys is not None or (not must and not rank_only):
+                # Flat term clauses: a flat disjunction is tantivy's fastest query
+                # (twice as fast at 1M papers as a nested one).  Beside a required
+                # clause the words only rank; beside a set of keys they are scored
+                # only on those papers (a required group would walk every paper
+                # with a word), and every paper of the set matches.
                 subs.extend((tantivy.Occur.Should, q) for q in word_terms)
-            else:  # beside filters, a word must still match: group them
+            else:  # beside filters or common words, a word must still match
                 group = tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in word_terms])
                 subs.append((tantivy.Occur.Must, group))
+            subs.extend((tantivy.Occur.Should, q) for q in rank_only)
         elif terms is not None:  # ranked words that the index cannot match
             return tantivy.Query.empty_query()
         subs.extend((tantivy.Occur.Must, q) for q in must)
@@ -441,6 +466,20 @@ class KeywordIndex:
         for _, addr in result.hits:
             return searcher.doc(addr).get_first("id")
         return None
+
+
+def common_tokens(
+    tokens: Sequence[str], dfs: Sequence[int], n_docs: int, *, names: int = 0
+) -> tuple[str, ...]:
+    """The tokens in more than ``COMMON_SHARE`` of ``n_docs`` papers, when others remain.
+
+    ``names`` counts the query's ranked author names (they always match).  When
+    every term is common, none is: the query still matches what it says.
+    """
+    if n_docs < COMMON_MIN_DOCS:
+        return ()
+    common = tuple(t for t, df in zip(tokens, dfs, strict=True) if df > COMMON_SHARE * n_docs)
+    return common if len(common) < len(tokens) or names else ()
 
 
 def evidence_scale(idfs: Iterable[float]) -> float:

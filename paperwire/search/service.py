@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +90,32 @@ class EmbeddedView:
     def keyword_scores(
         self, parsed: ParsedQuery, filters: Filters, terms: RankedTerms, keys: list[int]
     ) -> dict[int, float]:
+        if not terms.common or parsed.required:
+            return self._scores_among(parsed, filters, terms, keys)
+        # A paper with nothing but common words is no keyword match: score the
+        # matching words first, then add the common words' part to the papers
+        # that have one (BM25 adds up over terms).
+        matching = replace(terms, tokens=terms.matching, common=())
+        scores = self._scores_among(parsed, filters, matching, keys, True)
+        if scores:
+            common = replace(terms, tokens=terms.common, names=(), common=())
+            extra = self._scores_among(parsed, filters, common, list(scores))
+            for key, score in extra.items():
+                scores[key] += score
+        return scores
+
+    def _scores_among(
+        self,
+        parsed: ParsedQuery,
+        filters: Filters,
+        terms: RankedTerms,
+        keys: list[int],
+        matched_only: bool = False,
+    ) -> dict[int, float]:
+        """BM25 of ``terms`` for those of ``keys`` that pass (0 where no term occurs)."""
         tq = self.keyword.build_query(parsed, filters, terms=terms, restrict_keys=keys)
         hits, _ = self.keyword.search(tq, len(keys), count=False)
-        return {h.key: h.score for h in hits}
+        return {h.key: h.score for h in hits if h.score > 0 or not matched_only}
 
     def passing(self, parsed: ParsedQuery, filters: Filters, keys: list[int]) -> set[int]:
         tq = self.keyword.build_query(parsed, filters, restrict_keys=keys)

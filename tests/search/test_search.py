@@ -215,3 +215,43 @@ def test_search_never_raises(
     assert result.message != "search failed; please try a simpler query"
     assert len(result.hits) <= max(limit, 0)
     assert all(isinstance(h.id, str) and h.id for h in result.hits)
+
+
+def test_common_words_rank_but_do_not_match(sample_home: Path, monkeypatch) -> None:
+    """A word in most papers ("model": 93% of the sample) adds to the score of a
+    paper with another query word, but makes no keyword match by itself."""
+    from paperwire.search import keyword
+    from paperwire.search.fusion import DEFAULT
+
+    from .conftest import sample_items
+
+    text = {p["id"]: f"{p['title']} {p['summary']}".lower() for p in sample_items()}
+    every = service_for(sample_home, ranking=DEFAULT.unfloored())  # each candidate matches
+    # The sample is too small for the rule (COMMON_MIN_DOCS): "model" papers match.
+    before = every.search("diffusion models", limit=1000)
+    assert any("diffus" not in text[h.id] for h in before.hits)
+
+    monkeypatch.setattr(keyword, "COMMON_MIN_DOCS", 0)
+    fresh = service_for(sample_home, ranking=DEFAULT.unfloored())
+    after = fresh.search("diffusion models", limit=1000)
+    assert after.hits and all("diffus" in text[h.id] for h in after.hits)
+    assert after.total < before.total
+    # "model" still ranks: the same papers as "diffusion" alone, in another order.
+    alone = fresh.search("diffusion", limit=1000).hits
+    assert {h.id for h in alone} == {h.id for h in after.hits}
+    assert [h.id for h in alone] != [h.id for h in after.hits]
+    # Every word common: the query still matches what it says.
+    assert fresh.search("models", limit=5).hits
+
+
+def test_which_words_are_common() -> None:
+    from paperwire.search.keyword import COMMON_MIN_DOCS, common_tokens
+
+    n = COMMON_MIN_DOCS
+    assert common_tokens(["diffus", "model"], [n // 10, n * 8 // 10], n) == ("model",)
+    # Every word common: none is (the query must still match what it says) ...
+    assert common_tokens(["languag", "model"], [n * 6 // 10, n * 8 // 10], n) == ()
+    # ... unless an author name matches.
+    assert common_tokens(["model"], [n * 8 // 10], n, names=1) == ("model",)
+    # Too few papers to tell.
+    assert common_tokens(["diffus", "model"], [1, 80], 100) == ()

@@ -2,7 +2,8 @@
 
 A paper's BM25 is ``-(impacts <#> q)``: its stored per-term impacts against
 the query's idf vector, equal to what tantivy computes.  Which papers get
-scored depends on how many could match:
+scored depends on how many could match (words in most papers, such as "model",
+make no match by themselves, as in the embedded index: ``RankedTerms.common``):
 
 - **exact**: when the query's terms occur in at most ``EXACT_MATCHES`` papers
   (the sum of their document frequencies, scaled by what the category filter
@@ -72,22 +73,17 @@ def top(
         weights: dict[int, float] = {}
     else:
         weights = view.query_weights(terms)
-        text = [view.term("t", t) for t in terms.tokens]
+        text = [view.term("t", t) for t in terms.matching]  # common words make no match
         names = [view.term("a", n) for n in terms.names]
         if not required and not any(t.df for t in text + names):
             return [], 0
         estimate = sum(t.df for t in text + names) * view.filter_share(filters)
         if keys is None and not required and estimate > EXACT_MATCHES:
+            if terms.common:  # a common word's champions may carry no matching word
+                where.add(_match_condition(view, where, terms))
             return _champions(view, where, terms, weights, limit, estimate)
-        match = []
-        known_text = [t for t in terms.tokens if view.term("t", t).df]
-        known_names = [n for n in terms.names if view.term("a", n).df]
-        if known_text:
-            match.append(f"tsv @@ {where.param(any_of(known_text))}::tsquery")
-        if known_names:
-            match.append(f"atsv @@ {where.param(any_of(known_names))}::tsquery")
         if not required:
-            where.add(" OR ".join(match))
+            where.add(_match_condition(view, where, terms))
         if weights:
             scores.append(f"-(impacts <#> {where.param(sparse_literal(weights))}::sparsevec)")
     for c in required:
@@ -105,6 +101,18 @@ def top(
     view.outcome = Outcome("exact", int(rows[0][2]) if rows and count else len(rows))
     hits = [KeywordHit(int(r[0]), float(r[1])) for r in rows]
     return hits, (int(rows[0][2]) if rows else 0) if count else 0
+
+
+def _match_condition(view: PostgresView, where: Where, terms: RankedTerms) -> str:
+    """SQL true for a paper that carries a matching query term (not only common ones)."""
+    match = []
+    known_text = [t for t in terms.matching if view.term("t", t).df]
+    known_names = [n for n in terms.names if view.term("a", n).df]
+    if known_text:
+        match.append(f"tsv @@ {where.param(any_of(known_text))}::tsquery")
+    if known_names:
+        match.append(f"atsv @@ {where.param(any_of(known_names))}::tsquery")
+    return "(" + " OR ".join(match) + ")"
 
 
 def _champions(

@@ -37,6 +37,7 @@ from ..keyword import (
     Filters,
     KeywordHit,
     RankedTerms,
+    common_tokens,
     evidence_scale,
 )
 from ..query import Clause, ParsedQuery
@@ -213,7 +214,9 @@ class PostgresView:
             if as_name and as_name > as_word:
                 authors.append(name)
                 weights.append(AUTHOR_BOOST * self.idf(as_name))
-        return RankedTerms(tuple(tokens), tuple(authors), evidence_scale(weights))
+        dfs = [self.term("t", t).df for t in tokens]
+        common = common_tokens(tokens, dfs, self.stats.docs, names=len(authors))
+        return RankedTerms(tuple(tokens), tuple(authors), evidence_scale(weights), common)
 
     def query_weights(self, terms: RankedTerms) -> dict[int, float]:
         """The query's sparse vector: idf per known term (the author boost on names)."""
