@@ -48,6 +48,11 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
+        in_memory = parsed.database in (None, "", ":memory:")
+        self.is_local_file = self.dialect == "sqlite" and not in_memory  # see own_connection
+        self._own = threading.local()
+        self._owned: list[Any] = []
+        self._owned_lock = threading.Lock()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +106,34 @@ class Database:
         """A connection for reads (autobegin; nothing is committed)."""
         with self.engine.connect() as conn:
             yield conn
+
+    def own_connection(self) -> Any:
+        """This thread's own DBAPI connection to the SQLite file, for short reads on an event loop.
+
+        Taken from the pool once per thread and kept, so such a read never waits for
+        the pool, whose connections the worker threads hold.  Only for a local file
+        (:attr:`is_local_file`): a read there takes microseconds and, in WAL mode,
+        never waits for writers; a PostgreSQL read is a network round trip, which an
+        event loop must not wait for.  After an error call :meth:`drop_own_connection`.
+        """
+        conn = getattr(self._own, "conn", None)
+        if conn is None or not conn.is_valid:  # none yet, or closed by dispose()
+            if not self.is_local_file:
+                raise RuntimeError("own connections are for a local SQLite file only")
+            conn = self._own.conn = self.engine.raw_connection()
+            with self._owned_lock:
+                self._owned.append(conn)
+        return conn
+
+    def drop_own_connection(self) -> None:
+        """Close this thread's own connection (a later :meth:`own_connection` opens another)."""
+        conn = getattr(self._own, "conn", None)
+        if conn is not None:
+            self._own.conn = None
+            with self._owned_lock:
+                if conn in self._owned:
+                    self._owned.remove(conn)
+            conn.invalidate()
 
     # -- migrations -------------------------------------------------------
     def _alembic_config(self, conn: Connection | None = None):
@@ -214,6 +247,10 @@ class Database:
         conn.execute(stmt, list(rows))
 
     def dispose(self) -> None:
+        with self._owned_lock:
+            owned, self._owned = self._owned, []
+        for conn in owned:
+            conn.invalidate()
         self.engine.dispose()
 
 

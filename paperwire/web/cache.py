@@ -62,6 +62,11 @@ class PageCache:
         self.hits = 0
         self.misses = 0
 
+    @property
+    def generation(self) -> int:
+        """Moves at every clear: pass it to :meth:`put` for a value built from what was read."""
+        return self._generation
+
     def follower(self, ttl: float) -> PageCache:
         """Another cache (e.g. for sessions) cleared whenever this one is, for any reason."""
         other = PageCache(ttl=ttl, changes=self._changes)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,7 +47,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..accounts import tokens as api_tokens
 from ..accounts.clock import utcnow
-from ..accounts.sessions import SESSION_LIFETIME, user_for_token
+from ..accounts.sessions import SESSION_LIFETIME, token_digest, user_for_token
 from ..accounts.users import User
 from ..config import Settings
 
@@ -96,18 +97,70 @@ def _plausible(value: str | None) -> bool:
 
 def current_user(request: Request) -> User | None:
     """The logged-in user of this request, or None (looked up once per request)."""
+    known, user = known_user(request)
+    if not known:
+        user = _session_user(request, request.cookies.get(SESSION_COOKIE, ""))
+        setattr(request.state, _USER, user)
+    return user
+
+
+def known_user(request: Request) -> tuple[bool, User | None]:
+    """``(True, user)`` when this request's user is known without a database read.
+
+    That is: already looked up, a token request, no plausible session cookie, or
+    a read whose session this process remembers (see :data:`SESSION_SECONDS`).
+    Otherwise ``(False, None)``: :func:`current_user` would read the database
+    (so call it off the event loop).
+    """
     cached = getattr(request.state, _USER, _MISSING)
     if cached is not _MISSING:
-        return cached
+        return True, cached
     bearer = bearer_auth(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    user: User | None = None
     if bearer is not None:
-        user: User | None = bearer.user
-    else:
-        token = request.cookies.get(SESSION_COOKIE)
-        user = None
-        if _plausible(token) and bearer_token(request.headers.get("authorization")) is None:
-            user = user_for_token(request.app.state.db, token, now=utcnow())
+        user = bearer.user
+    elif _plausible(token) and bearer_token(request.headers.get("authorization")) is None:
+        cache = _session_cache(request) if request.method in SAFE_METHODS else None
+        user = cache.get(("session", token_digest(token))) if cache is not None else None
+        if user is None:
+            return False, None
     setattr(request.state, _USER, user)
+    return True, user
+
+
+# Who a session cookie belongs to is remembered for a few seconds per process, for
+# reads: the lookup (a join of sessions and users) cost more than the rest of a
+# logged-in page.  The memory follows the page cache: it is dropped after any
+# successful POST to this process and, at the next request, after any commit to
+# the database by anyone (another worker, the CLI, another instance on the same
+# PostgreSQL: see paperwire.db.changes).  A logout, a password change (which ends
+# the other sessions) and a ban are such commits, so they take effect at once
+# everywhere; only a session's expiry may be noticed up to SESSION_SECONDS late.
+# State-changing requests always look the session up afresh, and only live
+# sessions are remembered (an unknown token costs a lookup each time, as before).
+SESSION_SECONDS = 5.0
+
+
+def _session_cache(request: Request) -> Any:
+    """The app's cache of session -> user (a follower of its page cache), or None."""
+    state = request.app.state
+    found = getattr(state, "session_cache", None)
+    if found is None:
+        pages = getattr(state, "page_cache", None)
+        if pages is None:
+            return None
+        found = state.session_cache = pages.follower(SESSION_SECONDS)
+    return found
+
+
+def _session_user(request: Request, token: str) -> User | None:
+    """The user of session ``token`` from the database, remembered for reads."""
+    cache = _session_cache(request) if request.method in SAFE_METHODS else None
+    generation = cache.generation if cache is not None else 0
+    user = user_for_token(request.app.state.db, token, now=utcnow())
+    if user is not None and cache is not None:
+        cache.put(("session", token_digest(token)), user, generation=generation)
     return user
 
 
@@ -304,13 +357,34 @@ def _binding(request: Request, *, create: bool) -> str | None:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
+# A token signed for a binding is handed out again for a while (signing costs more
+# than the rest of a cached page): the same browser gets the same token, valid as
+# long as any, and nothing about what it proves changes.
+TOKEN_REUSE_SECONDS = 600.0
+_MAX_SIGNED = 10_000
+_signed: dict[tuple[str, str], tuple[float, str]] = {}
+
+
+def _sign(settings: Settings, binding: str) -> str:
+    key = (settings.secret_key, binding)
+    now = time.monotonic()
+    found = _signed.get(key)
+    if found is not None and now - found[0] < TOKEN_REUSE_SECONDS:
+        return found[1]
+    token = _serializer(settings).dumps(binding)
+    if len(_signed) >= _MAX_SIGNED:
+        _signed.clear()
+    _signed[key] = (now, token)
+    return token
+
+
 def csrf_token(request: Request) -> str:
     """The CSRF token for forms on this page (the same one for the whole request)."""
     token = getattr(request.state, _TOKEN, None)
     if token:
         return token
     binding = _binding(request, create=True)
-    token = _serializer(_settings(request)).dumps(binding)
+    token = _sign(_settings(request), binding)
     setattr(request.state, _TOKEN, token)
     return token
 

@@ -125,14 +125,15 @@ class SlottedPage:
 
     ``anonymous`` is the page as anonymous viewers see it, cut only where the
     form token goes.  ``paper_ids`` are the papers whose votes the page shows;
-    ``collect_ids`` those with a collection form; ``path`` is the page's own
-    path (escaped), where its forms return to.
+    ``own_parts`` the ``(kind, paper id)`` of its other per-viewer parts (a
+    paper page's collection form, follow buttons and discussion); ``path`` is
+    the page's own path (escaped), where its forms return to.
     """
 
     parts: tuple[bytes | Slot, ...]
     anonymous: tuple[bytes, ...]
     paper_ids: tuple[str, ...]
-    collect_ids: tuple[str, ...]
+    own_parts: tuple[tuple[str, str], ...]
     path: bytes
     cacheable = True
 
@@ -159,7 +160,7 @@ def cut(
     parts: list[bytes | Slot] = []
     text: list[str] = []  # static text since the last hole
     ids: dict[str, None] = {}
-    collect: dict[str, None] = {}
+    own: dict[tuple[str, str], None] = {}
     for i, piece in enumerate(pieces):
         if i % 2 == 0:
             text.append(piece)
@@ -174,8 +175,8 @@ def cut(
         parts.append(slot)
         if slot.kind in (VOTE, SAVED):
             ids[slot.paper_id] = None
-        elif slot.kind == COLLECT:
-            collect[slot.paper_id] = None
+        elif slot.kind in (COLLECT, FOLLOW, DISCUSS):
+            own[(slot.kind, slot.paper_id)] = None
     if text:
         parts.append("".join(text).encode())
     # The page as anonymous viewers see it, cut where their form token goes.
@@ -199,7 +200,7 @@ def cut(
         parts=tuple(parts),
         anonymous=tuple(shown),
         paper_ids=tuple(ids),
-        collect_ids=tuple(collect),
+        own_parts=tuple(own),
         path=path.encode(),
     )
 

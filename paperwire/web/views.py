@@ -3,15 +3,19 @@
 Every viewer of a page shares one rendering of it (see :mod:`paperwire.web.slots`):
 the page cache keeps it for a few seconds and each response fills in the
 viewer's parts.  An anonymous viewer's page is one ``bytes.join`` with their
-form token, on the event loop.  A logged-in viewer's page costs the session
-lookup and one small indexed query (their votes and saves among the page's
-papers, with the papers' current counts) in the thread pool, so they see their
-own vote, and its count, at once, whichever worker or instance answers.
+form token, on the event loop.  A logged-in viewer's page costs one small
+indexed query (their votes and saves among the page's papers, with the papers'
+current counts), so they see their own vote, and its count, at once, whichever
+worker or instance answers.  The rest is remembered per process, and dropped
+whenever the page cache is (after any POST here, and at the next request after
+any commit anywhere): who the session belongs to (:mod:`.security`) and a paper
+page's collection form, follow buttons and discussion as this viewer sees them.
+On a local SQLite file, once those are at hand, the page is filled on the event
+loop: a trip to the thread pool costs more under load than the whole fill.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -24,9 +28,9 @@ from starlette.concurrency import run_in_threadpool
 from ..accounts import collections as colls
 from ..accounts.marks import marks_for
 from . import discussion
-from .cache import PageCache
+from .cache import PageCache, facts
 from .follow_controls import follow_controls
-from .security import SESSION_COOKIE, csrf_token, current_user, set_current_user
+from .security import SESSION_COOKIE, csrf_token, current_user, known_user
 from .slots import (
     ACCOUNT,
     COLLECT,
@@ -101,6 +105,9 @@ async def cached_page(
         return result
     if not request.cookies.get(SESSION_COOKIE):
         return _html(result.for_anonymous(_token(request)))
+    parts = _parts_at_hand(request, result)
+    if parts is not None:  # nothing to read but the marks, from a local file: on the loop
+        return _for_viewer(request, result, parts, own_connection=True)
     return await run_in_threadpool(_for_viewer, request, result)
 
 
@@ -148,7 +155,7 @@ def _anonymous(request: Request, slot: Slot, path: bytes) -> bytes | tuple[bytes
     if slot.kind == SAVED:
         return b""
     if slot.kind == DISCUSS:
-        return discussion.thread_html(request, slot.paper_id, None).encode()
+        return _fragment(request, DISCUSS, slot.paper_id, None).encode()
     html = _fragment(request, slot.kind, slot.paper_id, None).encode()
     before, marker, after = html.partition(CSRF_BYTES)
     if marker and CSRF_BYTES in after:
@@ -156,41 +163,56 @@ def _anonymous(request: Request, slot: Slot, path: bytes) -> bytes | tuple[bytes
     return (before, after) if marker else html
 
 
-# Who a session cookie belongs to is remembered for a few seconds per process: the
-# lookup costs more than the rest of a logged-in page.  It is dropped with the page
-# cache: after any POST here and at the next request after any commit anywhere, so
-# a logout (which deletes the session) or a password change ends it everywhere.
-SESSION_SECONDS = 5.0
+def _parts_at_hand(request: Request, page: SlottedPage) -> dict[tuple[str, str], str] | None:
+    """The viewer's parts of ``page`` if filling it here reads nothing but the marks.
+
+    That is when the database is a local SQLite file (the marks query takes tens
+    of microseconds and never waits: cheaper than a trip to the thread pool,
+    which under load costs more than the whole page), the session is one this
+    process remembers, and the page's other per-viewer parts are kept already.
+    Otherwise None: the page is filled in the thread pool.
+    """
+    if not request.app.state.db.is_local_file:
+        return None
+    known, user = known_user(request)
+    if not known:
+        return None
+    parts: dict[tuple[str, str], str] = {}
+    if user is None:
+        return parts
+    kept = facts(request.app.state)
+    for kind, paper_id in page.own_parts:
+        found = kept.get(_part_key(kind, paper_id, user))
+        if found is None:
+            return None
+        parts[(kind, paper_id)] = found
+    return parts
 
 
-def _viewer(request: Request) -> Any:
-    """The logged-in user of this request, or None (see :data:`SESSION_SECONDS`)."""
-    token = request.cookies.get(SESSION_COOKIE, "")
-    cache = getattr(request.app.state, "session_cache", None)
-    if cache is None:
-        cache = request.app.state.session_cache = page_cache(request).follower(SESSION_SECONDS)
-    key = ("session", hashlib.sha256(token.encode()).hexdigest())
-    user = cache.get(key)
-    if user is not None:
-        set_current_user(request, user, token)
-        return user
+def _for_viewer(
+    request: Request,
+    page: SlottedPage,
+    parts: dict[tuple[str, str], str] | None = None,
+    *,
+    own_connection: bool = False,
+) -> HTMLResponse:
+    """``page`` for a request with a session cookie (anonymous if the session is dead).
+
+    ``parts``: the viewer's collection forms, follow buttons and discussions of
+    the page when the caller has them (else they are looked up here);
+    ``own_connection``: read the marks on this thread's own connection (the
+    event loop's, see :func:`_parts_at_hand`).
+    """
     user = current_user(request)
-    if user is not None:
-        cache.put(key, user)
-    return user
-
-
-def _for_viewer(request: Request, page: SlottedPage) -> HTMLResponse:
-    """``page`` for a request with a session cookie (anonymous if the session is dead)."""
-    user = _viewer(request)
     token = _token(request)
     if user is None:
         return _html(page.for_anonymous(token))
     db = request.app.state.db
-    marks = marks_for(db, user.id, page.paper_ids)
-    fragments = {(ACCOUNT, ""): with_token(_account_menu(request, user), token)}
-    for pid in page.collect_ids:
-        fragments[(COLLECT, pid)] = with_token(_fragment(request, COLLECT, pid, user), token)
+    marks = marks_for(db, user.id, page.paper_ids, own_connection=own_connection)
+    if parts is None:
+        parts = {(kind, pid): _mine(request, kind, pid, user) for kind, pid in page.own_parts}
+    fragments = {key: with_token(html, token) for key, html in parts.items()}
+    fragments[(ACCOUNT, "")] = with_token(_account_menu(request, user), token)
     chips = _saved_chips(request)
 
     path = page.path
@@ -206,13 +228,26 @@ def _for_viewer(request: Request, page: SlottedPage) -> HTMLResponse:
             return token
         if kind == SAVED:
             return chips(slot.paper_id) if slot.paper_id in marks.saved else b""
-        if kind == FOLLOW:
-            return with_token(follow_controls(request, slot.paper_id, user), token)
-        if kind == DISCUSS:  # always fresh for a logged-in viewer: their comment shows at once
-            return with_token(discussion.thread_html(request, slot.paper_id, user), token)
         return fragments[(kind, slot.paper_id)]
 
     return _html(page.fill(value))
+
+
+def _part_key(kind: str, paper_id: str, user: Any) -> tuple[Any, ...]:
+    return ("viewer-part", kind, paper_id, user)
+
+
+def _mine(request: Request, kind: str, paper_id: str, user: Any) -> str:
+    """A paper page's part for ``user`` (collection form, follow buttons, discussion).
+
+    Rendered once and kept with the app's facts (:func:`~.cache.facts`): dropped
+    after any POST here and at the next request after any commit anywhere, so
+    my new comment, follow or collection shows at once; the key holds the whole
+    user, so a change of role or verification is a new entry.
+    """
+    return facts(request.app.state).get_or_build(
+        _part_key(kind, paper_id, user), lambda: _fragment(request, kind, paper_id, user)
+    )
 
 
 def _memo(request: Request, name: str) -> dict[Any, Any]:
@@ -253,9 +288,11 @@ def _account_menu(request: Request, user: Any) -> str:
 
 
 def _fragment(request: Request, kind: str, paper_id: str, user: Any) -> str:
-    """The account menu or the collection form for ``user`` (None: anonymous)."""
+    """A per-viewer part of a page for ``user`` (None: anonymous), with form-token markers."""
     if kind == FOLLOW:
         return follow_controls(request, paper_id, user)
+    if kind == DISCUSS:
+        return discussion.thread_html(request, paper_id, user)
     context: dict[str, Any] = {"request": request, "user": user, "csrf": CSRF_MARK}
     if kind == COLLECT:
         context["paper_id"] = paper_id

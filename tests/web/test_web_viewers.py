@@ -3,15 +3,22 @@
 One rendering of a page serves everyone (``paperwire.web.slots``); the upvote
 state, live counts, "saved" chips, the account menu and the collection form are
 filled in per viewer.  These tests go through HTTP only (sign-up, votes and
-collections by their public routes) on an in-process app over the sample.
+collections by their public routes) on an in-process app over the sample;
+changes "from elsewhere" (another process, the CLI, a moderator) are made
+through the domain on the same database, as those would.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from starlette.testclient import TestClient
+
+from paperwire.accounts import moderation, upvotes, users
+from paperwire.web import views
+from paperwire.web.routes import common
 
 PASSWORD = "a long enough password"
 TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -148,3 +155,69 @@ def test_a_session_that_ended_gets_the_anonymous_page(app):
             reader.cookies.set("paperwire_session", cookie)
             page = reader.get(DAY).text
             assert not marked(page) and "Leaver" not in page and "Log in</a>" in page
+
+
+def no_thread(*args, **kwargs):
+    raise AssertionError("a remembered viewer's page is filled on the event loop")
+
+
+def test_my_parts_of_a_paper_page_change_at_once(app, monkeypatch):
+    """The collection form, follow buttons and discussion are kept per viewer: never stale."""
+    with TestClient(app, follow_redirects=False) as reader:
+        csrf = sign_up(reader, "parts@example.com", "Parts")
+        pid = cards(reader.get(DAY).text)[4]
+        path = f"/papers/{pid}"
+        reader.get(path)  # the session and the viewer's parts are kept now
+        with monkeypatch.context() as patch:  # so, on SQLite, no trip to the thread pool
+            patch.setattr(views, "run_in_threadpool", no_thread)
+            patch.setattr(common, "run_in_threadpool", no_thread)
+            page = reader.get(path).text
+        assert "pw-collect-in" not in page and "✓ following" not in page
+        author = re.search(
+            r'value="author">\s*<input type="hidden" name="value" value="([^"]+)"', page
+        )[1]
+
+        save(reader, csrf, pid, "Parts list")
+        page = reader.get(path).text
+        assert re.search(r'class="pw-collect-in">In\s*<a href="/collections/parts-list"', page)
+
+        data = {"csrf_token": csrf, "kind": "author", "value": author, "next": path}
+        assert reader.post("/following/follow", data=data).status_code == 303
+        page = reader.get(path).text
+        assert f"{author} ✓ following" in page  # both as the page escapes them
+
+        # Confirmed from elsewhere (a link in a mail, another process): the reply forms appear.
+        db = app.state.db
+        user = users.get_user_by_email(db, "parts@example.com")
+        assert "pw-comment-form" not in page and "Confirm your email address" in page
+        users.mark_verified(db, user.id, user.email, now=datetime.now(UTC))
+        page = reader.get(path).text
+        assert "pw-comment-form" in page
+        data = {"csrf_token": csrf, "body": "A first *comment* on this paper."}
+        assert reader.post(f"{path}/comments", data=data).status_code == 303
+        page = reader.get(path).text
+        assert "A first <em>comment</em> on this paper." in page
+        assert 'class="button">Delete</button>' in page
+        assert "\x00" not in page
+
+
+def test_changes_made_elsewhere_reach_a_remembered_viewer_at_once(app, monkeypatch):
+    """A vote from another process shows at once; a ban ends the remembered session at once."""
+    with TestClient(app, follow_redirects=False) as reader:
+        sign_up(reader, "elsewhere@example.com", "Elsewhere")
+        ids = cards(reader.get(DAY).text)
+        for _ in range(3):  # the session and the page are remembered now
+            assert not marked(reader.get(DAY).text)
+        with monkeypatch.context() as patch:
+            patch.setattr(views, "run_in_threadpool", no_thread)
+            before = count(reader.get(DAY).text, ids[6])
+        db = app.state.db
+        user = users.get_user_by_email(db, "elsewhere@example.com")
+        upvotes.set_vote(db, user.id, ids[6], True, now=datetime.now(UTC))  # as the CLI would
+        page = reader.get(DAY).text
+        assert marked(page) == {ids[6]} and count(page, ids[6]) == before + 1
+        assert "Elsewhere" in page
+
+        moderation.set_banned(db, None, user.id, True, now=datetime.now(UTC))
+        page = reader.get(DAY).text
+        assert "Elsewhere" not in page and "Log in</a>" in page and not marked(page)

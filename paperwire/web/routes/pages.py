@@ -24,7 +24,7 @@ from .. import searching
 from ..cache import PageCache
 from ..templating import public_base
 from ..views import PageError, cached_page
-from .common import is_moderator, login_redirect, page_viewer, trending_page_data
+from .common import login_redirect, moderator_viewer, page_viewer, trending_page_data
 
 router = APIRouter(include_in_schema=False)
 
@@ -290,7 +290,7 @@ async def paper_page(
     if as_bib:
         return await run_in_threadpool(_bibtex_response, request, raw, ident)
 
-    moderator = bool(request.cookies) and await run_in_threadpool(is_moderator, request)
+    moderator = await moderator_viewer(request)
 
     def build() -> dict[str, Any]:
         # A hidden paper is absent for everyone but moderators, whose page is never shared.
