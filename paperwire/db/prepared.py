@@ -102,24 +102,22 @@ class PreparedRead:
             tuple(value for _, value in picked) if db.engine.dialect.positional else dict(picked)
         )
         if own_connection:
-            conn = db.own_connection()
             try:
-                cursor = conn.cursor()
-                try:
-                    cursor.execute(sql, args)
-                    return cursor.fetchall()
-                finally:
-                    cursor.close()
+                return _fetch_all(db.own_connection(), sql, args)
             except BaseException:
                 db.drop_own_connection()
                 raise
         conn = db.engine.raw_connection()
         try:
-            cursor = conn.cursor()
-            try:
-                cursor.execute(sql, args)
-                return cursor.fetchall()
-            finally:
-                cursor.close()
+            return _fetch_all(conn, sql, args)
         finally:
             conn.close()
+
+
+def _fetch_all(conn: Any, sql: str, args: Any) -> list[tuple]:
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, args)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
