@@ -35,7 +35,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Protocol
 
@@ -193,6 +193,7 @@ def _keyword_top(
     return hits[:limit], len(hits) > limit
 
 
+@dataclass
 class _VectorSide:
     """The worker thread's half of a result set: the vector candidates and their BM25.
 
@@ -203,23 +204,13 @@ class _VectorSide:
     that list and could still match get their BM25 looked up.
     """
 
-    def __init__(
-        self,
-        engine: SearchEngine,
-        view: IndexView,
-        parsed: ParsedQuery,
-        filters: Filters,
-        terms: RankedTerms | None,
-    ) -> None:
-        self.engine, self.view, self.parsed, self.filters, self.terms = (
-            engine,
-            view,
-            parsed,
-            filters,
-            terms,
-        )
-        self.query_vector: Future[np.ndarray | None] = Future()
-        self.keyword_list: Future[tuple[list[KeywordHit], bool]] = Future()
+    engine: SearchEngine
+    view: IndexView
+    parsed: ParsedQuery
+    filters: Filters
+    terms: RankedTerms | None  # None: the query has no ranked words
+    query_vector: Future[np.ndarray | None] = field(default_factory=Future)
+    keyword_list: Future[tuple[list[KeywordHit], bool]] = field(default_factory=Future)
 
     def run(self) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
         """(keys, cosines, BM25 of those keys that need it and contain a ranked term)."""
@@ -462,9 +453,9 @@ class SearchEngine:
         # Two threads share the work (tantivy, usearch and PostgreSQL release the
         # GIL while they work): this one lists the keyword candidates and gets
         # their exact cosines; the worker encodes the query, lists the vector
-        # candidates and gets their BM25.  Both sides then hold both pieces of
-        # evidence for every candidate.
-        side = _VectorSide(self, view, parsed, filters, terms if ranked else None)
+        # candidates and gets the BM25 of those off the keyword list.  Both
+        # sides then hold both pieces of evidence for every candidate.
+        side = _VectorSide(self, view, parsed, filters, use)
         pending = _executor().submit(side.run)
         cosine: dict[int, float] = {}
         try:

@@ -11,26 +11,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import insert, select, text
 
 from paperwire.db.changes import watch_changes
 from paperwire.db.database import Database
 from paperwire.db.schema.catalog import sync_state
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'changes.db'}")
-    else:
-        db = Database(request.getfixturevalue("postgres_url"))
-    db.migrate()
-    yield db
-    db.dispose()
 
 
 def _moves(counter, action: Callable[[], None], wait: float = 10.0) -> bool:

@@ -10,7 +10,6 @@ every commit at once (it never holds a snapshot).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -29,13 +28,8 @@ NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 IDS = [f"2601.{i:05d}" for i in range(1, 41)]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request, tmp_path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'prepared.db'}")
-    else:
-        database = Database(request.getfixturevalue("postgres_url"))
-    database.migrate()
+@pytest.fixture
+def db(database: Database) -> Database:
     records = [
         PaperRecord(id=pid, title=f"Paper {pid}", abstract="About things.", authors=["A. B."])
         for pid in IDS
@@ -43,8 +37,7 @@ def db(request, tmp_path) -> Iterator[Database]:
     for i, rec in enumerate(records):
         rec.external_upvotes = i % 4
     upsert_records(database, [rec.normalise() for rec in records])
-    yield database
-    database.dispose()
+    return database
 
 
 def _user(db: Database, email: str) -> users.User:
