@@ -103,15 +103,46 @@ def postgres_url(
     Also sets ``PAPERWIRE_SECRET_KEY`` (server mode requires one), as an
     operator sets it for every instance.
     """
+    monkeypatch.setenv("PAPERWIRE_SECRET_KEY", SERVER_SECRET_KEY)
+    return create_database(postgres_server, "t_" + request.node.name)
+
+
+def create_database(server, name: str, template: str | None = None) -> str:
+    """A new database on the session's PostgreSQL (a copy of ``template``); its URL."""
     import re
     import uuid
 
     import psycopg
 
-    name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40] + uuid.uuid4().hex[:8]
-    admin = postgres_server.get_uri()
+    name = re.sub(r"[^a-z0-9]", "_", name.lower())[:40] + "_" + uuid.uuid4().hex[:8]
+    admin = server.get_uri()
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     host = admin.split("host=", 1)[1]
-    monkeypatch.setenv("PAPERWIRE_SECRET_KEY", SERVER_SECRET_KEY)
     return f"postgresql+psycopg://postgres:@/{name}?host={host}"
+
+
+@pytest.fixture(scope="session")
+def pg_sample_template(postgres_server, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database with the bundled sample imported (``import --no-index``), to copy from.
+
+    Importing the sample into PostgreSQL (search index maintained on write) takes
+    several seconds; a template copy, a fifth of one.
+    """
+    url = create_database(postgres_server, "sample_template")
+    home = tmp_path_factory.mktemp("sample-template")
+    env = {
+        **os.environ,
+        "PAPERWIRE_HOME": str(home),
+        "PAPERWIRE_DATABASE_URL": url,
+        "PAPERWIRE_SECRET_KEY": SERVER_SECRET_KEY,
+    }
+    args = ["import", "--no-index", "--no-progress", str(SAMPLE)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "paperwire", *args], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).database  # the process has exited: no one is connected to it

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from paperwire.db import Database
+from paperwire.db.database import MIGRATIONS_DIR, SCHEMA_HEAD
 from paperwire.db.schema import metadata
 
 
 def test_migrated_schema_matches_the_declared_tables(db) -> None:
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_schema_head_is_the_newest_migration(db) -> None:
+    # A stale SCHEMA_HEAD would let a database one migration behind skip it.
+    assert ScriptDirectory(str(MIGRATIONS_DIR)).get_heads() == [SCHEMA_HEAD]
+    with db.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_heads() == (SCHEMA_HEAD,)
 
 
 def test_migrate_is_idempotent_and_uses_wal(settings, db) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import SERVER_SECRET_KEY
+from tests.conftest import SERVER_SECRET_KEY, create_database
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "paperwire" / "samples" / "hf-daily-papers.json.gz"
@@ -145,29 +145,26 @@ def service_for(home: Path, encoder=None, ranking=None):
     return SearchService(settings, encoder=encoder, ranking=ranking or DEFAULT)
 
 
-def create_database(server, name: str) -> str:
-    """A new, empty database on the session's PostgreSQL; its SQLAlchemy URL."""
-    import uuid
+def new_home(
+    tmp_path_factory: pytest.TempPathFactory, request, kind: str, name: str, *, sample: bool = False
+) -> Path:
+    """An empty home (with ``sample``: the bundled sample imported, ``import --no-index``).
 
-    import psycopg
-
-    name = re.sub(r"[^a-z0-9]", "_", name.lower())[:40] + "_" + uuid.uuid4().hex[:8]
-    admin = server.get_uri()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    host = admin.split("host=", 1)[1]
-    return f"postgresql+psycopg://postgres:@/{name}?host={host}"
-
-
-def new_home(tmp_path_factory: pytest.TempPathFactory, request, kind: str, name: str) -> Path:
-    """An empty home; for ``postgres`` its config names a fresh database."""
+    For ``postgres`` its config names a fresh database (a copy of one that has
+    the sample, when asked for).
+    """
     home = tmp_path_factory.mktemp(name)
     if kind == "postgres":
-        url = create_database(request.getfixturevalue("postgres_server"), name)
+        server = request.getfixturevalue("postgres_server")
+        template = request.getfixturevalue("pg_sample_template") if sample else None
+        url = create_database(server, name, template)
         # Server mode needs one signing key shared by every instance.
         (home / "config.toml").write_text(
             f'[paperwire]\ndatabase_url = "{url}"\nsecret_key = "{SERVER_SECRET_KEY}"\n'
         )
+    elif sample:
+        proc = cli(home, "import", "--no-index", str(SAMPLE))
+        assert proc.returncode == 0, proc.stderr
     return home
 
 
@@ -231,8 +228,7 @@ def vector_home(tmp_path_factory: pytest.TempPathFactory, request, backend_kind)
     from paperwire.db import open_database
     from paperwire.db.database import close_all
 
-    home = new_home(tmp_path_factory, request, backend_kind, "vector-home")
-    assert cli(home, "import", "--no-index", str(SAMPLE)).returncode == 0
+    home = new_home(tmp_path_factory, request, backend_kind, "vector-home", sample=True)
     cats = write_categories(home / "categories.jsonl")
     assert (
         cli(home, "import", "--no-index", "--format", "paperwire-jsonl", str(cats)).returncode == 0
@@ -262,9 +258,8 @@ def real_home(tmp_path_factory: pytest.TempPathFactory, request, backend_kind) -
     from paperwire.db.database import close_all
     from paperwire.search.embeddings import seed_embeddings
 
-    home = new_home(tmp_path_factory, request, backend_kind, "real-home")
+    home = new_home(tmp_path_factory, request, backend_kind, "real-home", sample=True)
     os.environ.setdefault("PAPERWIRE_MODEL_DIR", MODEL_DIR)
-    assert cli(home, "import", "--no-index", str(SAMPLE)).returncode == 0
     assert seed_embeddings(open_database(settings_for(home)), SAMPLE_NPZ) == 753
     close_all()
     proc = cli(home, "reindex", "--json")

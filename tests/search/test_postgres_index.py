@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import SERVER_SECRET_KEY
+from tests.conftest import SERVER_SECRET_KEY, create_database
 
 from .conftest import SAMPLE, FakeEncoder, cli, service_for, settings_for, store_fake_vectors
 
@@ -59,12 +59,9 @@ def _db(home: Path):
 
 
 @pytest.fixture
-def sample_pg(tmp_path: Path, postgres_url: str) -> Path:
+def sample_pg(tmp_path: Path, postgres_server, pg_sample_template: str) -> Path:
     """A server-mode home with the sample imported (and nothing else run)."""
-    home = _home(tmp_path, postgres_url)
-    proc = cli(home, "import", "--no-index", str(SAMPLE))
-    assert proc.returncode == 0, proc.stderr
-    return home
+    return _home(tmp_path, create_database(postgres_server, "sample", pg_sample_template))
 
 
 def _index_state(db) -> dict:
