@@ -8,14 +8,9 @@ banned (a ban hides the comments, an unban shows them again).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import ScalarSelect, and_, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
-from ..db import Database
-from ..db.prepared import PreparedRead
 from ..db.schema.accounts import users
 from ..db.schema.community import comments
 
@@ -29,23 +24,11 @@ def shown() -> ColumnElement[bool]:
     )
 
 
-# Every card list runs it (built and compiled once, on a bare DBAPI cursor).
-_COUNTS = PreparedRead(
-    select(comments.c.paper_id, func.count())
-    .select_from(comments.outerjoin(users, users.c.id == comments.c.user_id))
-    .where(comments.c.paper_id.in_(bindparam("ids", expanding=True)), shown())
-    .group_by(comments.c.paper_id),
-    "ids",
-)
-
-
-def visible_counts(db: Database, conn: Any, paper_ids: Iterable[str]) -> dict[str, int]:
-    """``{paper_id: shown comments}`` for the papers that have any.
-
-    ``conn`` is a DBAPI connection (:func:`paperwire.db.prepared.raw_connection`).
-    """
-    ids = list(dict.fromkeys(paper_ids))
-    out: dict[str, int] = {}
-    for i in range(0, len(ids), 500):
-        out.update(dict(_COUNTS.rows_on(db, conn, values=ids[i : i + 500])))
-    return out
+def shown_count(paper_id: ColumnElement[str]) -> ScalarSelect[int]:
+    """How many comments paper ``paper_id`` shows (a column of the outer query: correlated)."""
+    return (
+        select(func.count())
+        .select_from(comments.outerjoin(users, users.c.id == comments.c.user_id))
+        .where(comments.c.paper_id == paper_id, shown())
+        .scalar_subquery()
+    )

@@ -20,8 +20,6 @@ is always a parameter: nothing here reads the clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -32,13 +30,12 @@ from ..db import Database
 from ..db.prepared import PreparedRead, raw_connection
 from ..db.schema.catalog import (
     feed_submissions,
-    hf_listings,
     paper_categories,
     paper_versions,
     papers,
 )
-from ..discussion.counts import visible_counts
-from .models import FeedPage, Neighbours, PaperCard, PaperDetail
+from .cards import CARD_COLUMNS, CARD_FROM, VISIBLE, card_from_row, cards_by_ids, cards_on
+from .models import FeedPage, Neighbours, PaperDetail
 
 SORTS = ("rank", "newest")
 TRENDING_WINDOW_DAYS = 7
@@ -46,91 +43,8 @@ TRENDING_GRAVITY = 1.8
 MAX_LIMIT = 200
 
 _fs = feed_submissions
-_CARD_COLUMNS = (
-    papers.c.id,
-    papers.c.title,
-    papers.c.abstract,
-    papers.c.authors,
-    papers.c.categories,
-    papers.c.upvotes,
-    papers.c.listed_on,
-    papers.c.submitted,
-    papers.c.code_links,
-    papers.c.project_page,
-    papers.c.links,
-    papers.c.version,
-    _fs.c.day.label("feed_day"),
-    _fs.c.submitter,
-    _fs.c.source.label("submission_source"),
-    hf_listings.c.submitter_name,
-    hf_listings.c.submitter_fullname,
-    hf_listings.c.submitter_avatar_url,
-    hf_listings.c.thumbnail_url,
-)
-# Cards also carry what Daily Papers said (submitter's avatar, thumbnail): one row per paper.
-_CARD_FROM = papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id).outerjoin(
-    hf_listings, hf_listings.c.paper_id == papers.c.id
-)
 _FEED_DAY = func.coalesce(_fs.c.day, papers.c.listed_on)
-_VISIBLE = papers.c.hidden_at.is_(None)
-
-
-def _card(row: Any) -> PaperCard:
-    """A card from a row that starts with ``_CARD_COLUMNS`` (positional: pages make many)."""
-    (
-        id_,
-        title,
-        abstract,
-        authors,
-        categories,
-        upvotes,
-        listed_on,
-        submitted,
-        code_links,
-        project_page,
-        links,
-        version,
-        feed_day,
-        submitter,
-        source,
-        hf_name,
-        hf_fullname,
-        avatar_url,
-        thumbnail_url,
-    ) = row[: len(_CARD_COLUMNS)]
-    return PaperCard(
-        id=id_,
-        title=title,
-        abstract=abstract or "",
-        authors=tuple(authors or ()),
-        categories=tuple(categories or ()),
-        upvotes=upvotes or 0,
-        listed_on=listed_on,
-        submitted=submitted,
-        code_links=tuple(code_links or ()),
-        project_page=project_page,
-        links=dict(links or {}),
-        version=version,
-        feed_day=feed_day,
-        submitter=submitter,
-        submission_source=source,
-        submitter_name=hf_name,
-        submitter_fullname=hf_fullname,
-        submitter_avatar_url=avatar_url,
-        thumbnail_url=thumbnail_url,
-    )
-
-
-def _cards_query() -> Select:
-    return select(*_CARD_COLUMNS).select_from(_CARD_FROM)
-
-
-# Statements the pages run on every cache miss are built and compiled once and
-# run on a bare DBAPI cursor (:mod:`paperwire.db.prepared`): through a
-# SQLAlchemy connection each cost several times what SQLite takes to run it.
-_CARDS_BY_ID = PreparedRead(
-    _cards_query().where(papers.c.id.in_(bindparam("ids", expanding=True)), _VISIBLE), "ids"
-)
+_VISIBLE = VISIBLE
 _START, _END = (
     bindparam("start", type_=papers.c.listed_on.type),
     bindparam("end", type_=papers.c.listed_on.type),
@@ -180,7 +94,7 @@ def ranked(
         params = {"start": start, "end": end, "limit": limit, "offset": offset}
         with raw_connection(db) as conn:
             ids = [row[0] for row in _PERIOD_PAGE[sort].rows_on(db, conn, params)]
-            items = _cards(db, conn, ids)
+            items = cards_on(db, conn, ids)
             total = _PERIOD_COUNT.rows_on(db, conn, params)[0][0] if items or offset else 0
         return FeedPage(items=items, total=total, offset=offset, limit=limit)
     conds: list[ColumnElement] = [_VISIBLE]
@@ -206,7 +120,7 @@ def ranked(
         count = select(func.count()).select_from(joined).where(*conds)
     with db.connect() as conn:
         ids = list(conn.execute(page_ids).scalars())
-        items = _cards(db, conn.connection, ids)
+        items = cards_on(db, conn.connection, ids)
         total = conn.execute(count).scalar_one() if items or offset else 0
     return FeedPage(items=items, total=total, offset=offset, limit=limit)
 
@@ -359,32 +273,6 @@ def trending(
     return FeedPage(items=cards_by_ids(db, page_ids), total=len(scored), offset=offset, limit=limit)
 
 
-def cards_by_ids(db: Database, ids: Sequence[str]) -> list[PaperCard]:
-    """Cards for ``ids`` in the given order; unknown ids are left out."""
-    if not ids:
-        return []
-    with raw_connection(db) as conn:
-        return _cards(db, conn, ids)
-
-
-def _cards(db: Database, conn: Any, ids: Sequence[str]) -> list[PaperCard]:
-    """Cards for ``ids`` read on the DBAPI connection ``conn``, in the given order."""
-    found: dict[str, PaperCard] = {}
-    for chunk in _chunks(list(dict.fromkeys(ids)), 500):
-        for row in _CARDS_BY_ID.rows_on(db, conn, values=chunk):
-            card = _card(row)
-            found[card.id] = card
-    if found:  # one more indexed query per page: the cards' comment counts
-        for pid, n in visible_counts(db, conn, found).items():
-            found[pid] = replace(found[pid], comments=n)
-    return [found[i] for i in ids if i in found]
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 _DETAIL_COLUMNS = (
     papers.c.hidden_at,
     papers.c.comment,
@@ -395,8 +283,8 @@ _DETAIL_COLUMNS = (
     papers.c.external_upvotes,
 )
 _ONE_PAPER = (
-    select(*_CARD_COLUMNS, *_DETAIL_COLUMNS)
-    .select_from(_CARD_FROM)
+    select(*CARD_COLUMNS, *_DETAIL_COLUMNS)
+    .select_from(CARD_FROM)
     .where(papers.c.id == bindparam("paper_id", type_=papers.c.id.type))
 )
 _PAPER = {False: PreparedRead(_ONE_PAPER.where(_VISIBLE)), True: PreparedRead(_ONE_PAPER)}
@@ -419,11 +307,9 @@ def get_paper(db: Database, paper_id: str, *, include_hidden: bool = False) -> P
             return None
         row = found[0]
         versions = _VERSIONS.rows_on(db, conn, params)
-        n = visible_counts(db, conn, [paper_id]).get(paper_id, 0)
-    card = _card(row)
-    hidden_at, comment, journal_ref, doi, license_, updated, external = row[len(_CARD_COLUMNS) :]
+    hidden_at, comment, journal_ref, doi, license_, updated, external = row[len(CARD_COLUMNS) :]
     return PaperDetail(
-        card=replace(card, comments=n) if n else card,
+        card=card_from_row(row),
         comment=comment,
         journal_ref=journal_ref,
         doi=doi,

@@ -158,6 +158,25 @@ def test_search_uses_the_service_when_present(sample_client, monkeypatch):
     assert 'href="/papers/2402.17764"' in similar and 'href="/papers/2401.10241"' not in similar
 
 
+def test_search_form_lists_categories_with_the_chosen_ones_selected(sample_client, nasty):
+    """The category filter: known categories with counts, mine selected, unknown ones kept."""
+    options = re.compile(r'<option value="([^"]*)"( selected)?>([^<]*)</option>')
+
+    def shown(path: str) -> dict[str, tuple[bool, str]]:
+        select = sample_client.get(path).text.split('name="category"')[1].split("</select>")[0]
+        return {value: (bool(chosen), label) for value, chosen, label in options.findall(select)}
+
+    plain = shown("/search")
+    assert plain[""] == (False, "Any category")
+    assert plain["cs.CR"] == (False, "cs.CR (1)")  # the nasty paper's only category
+    assert not any(chosen for chosen, _ in plain.values())
+    picked = shown("/search?q=x&category=cs.CR&category=%3Cb%3Ex%26y")
+    assert picked["cs.CR"] == (True, "cs.CR (1)")
+    assert picked["&lt;b&gt;x&amp;y"] == (True, "&lt;b&gt;x&amp;y")  # unknown: kept, escaped
+    assert sum(chosen for chosen, _ in picked.values()) == 2
+    assert set(picked) == set(plain) | {"&lt;b&gt;x&amp;y"}
+
+
 def test_unexpected_errors_are_a_plain_500(sample_client, monkeypatch):
     from starlette.testclient import TestClient
 
