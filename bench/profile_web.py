@@ -4,7 +4,7 @@
     .venv/bin/python bench/profile_web.py --duration 10
     .venv/bin/python bench/profile_web.py --viewer logged-in --target /
 
-Starts ``paperwire serve`` (one process, page cache off) on the bench home of
+Starts ``paperwire serve`` (one process, page cache off, no background jobs) on the bench home of
 ``bench_web.py`` (80k corpus), loads one target at a time with ``wrk`` (50
 connections) and samples the server with ``py-spy record`` meanwhile.  Prints,
 per target, the requests/s and the share of samples in which each of the
@@ -113,6 +113,12 @@ def main() -> None:
     parser.add_argument("--target", action="append", help="a path (default: the four pages)")
     parser.add_argument("--python-load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cached", action="store_true", help="leave the page cache on")
+    parser.add_argument(
+        "--all-threads",
+        action="store_true",
+        help="sample every running thread, not only the one holding the GIL (shows the "
+        "time SQLite spends with the GIL released)",
+    )
     args = parser.parse_args()
     spy_bin = shutil.which("py-spy") or shutil.which(
         "py-spy", path=str(Path(sys.executable).parent)
@@ -134,7 +140,7 @@ def main() -> None:
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         flush=True,
     )
-    with ServerProcess(args.home, env=env, workers=args.workers) as server:
+    with ServerProcess(args.home, env=env, workers=args.workers, jobs=False) as server:
         urls = bench_web.targets(server.url, viewer)
         paths = args.target or [p for n, p in urls.items() if not p.startswith("/static/")]
         for path in paths:
@@ -147,7 +153,7 @@ def main() -> None:
                     spy_bin,
                     "record",
                     "--nonblocking",
-                    "--gil",
+                    *([] if args.all_threads else ["--gil"]),
                     "--pid",
                     str(server.proc.pid),
                     "--rate",

@@ -8,9 +8,7 @@ banned (a ban hides the comments, an unban shows them again).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import ScalarSelect, and_, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from ..db.schema.accounts import users
@@ -26,17 +24,11 @@ def shown() -> ColumnElement[bool]:
     )
 
 
-def visible_counts(conn: Connection, paper_ids: Iterable[str]) -> dict[str, int]:
-    """``{paper_id: shown comments}`` for the papers that have any."""
-    ids = list(dict.fromkeys(paper_ids))
-    out: dict[str, int] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        rows = conn.execute(
-            select(comments.c.paper_id, func.count())
-            .select_from(comments.outerjoin(users, users.c.id == comments.c.user_id))
-            .where(comments.c.paper_id.in_(chunk), shown())
-            .group_by(comments.c.paper_id)
-        )
-        out.update({pid: n for pid, n in rows})
-    return out
+def shown_count(paper_id: ColumnElement[str]) -> ScalarSelect[int]:
+    """How many comments paper ``paper_id`` shows (a column of the outer query: correlated)."""
+    return (
+        select(func.count())
+        .select_from(comments.outerjoin(users, users.c.id == comments.c.user_id))
+        .where(comments.c.paper_id == paper_id, shown())
+        .scalar_subquery()
+    )

@@ -20,25 +20,22 @@ is always a parameter: nothing here reads the clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, select, union
+from sqlalchemy import Select, bindparam, func, or_, select, union, union_all
 from sqlalchemy.sql import ColumnElement
 
 from ..db import Database
+from ..db.prepared import PreparedRead, raw_connection
 from ..db.schema.catalog import (
     feed_submissions,
-    hf_listings,
     paper_categories,
     paper_versions,
     papers,
 )
-from ..discussion.counts import visible_counts
-from .models import FeedPage, Neighbours, PaperCard, PaperDetail
+from .cards import CARD_COLUMNS, CARD_FROM, VISIBLE, card_from_row, cards_by_ids, cards_on
+from .models import FeedPage, Neighbours, PaperDetail
 
 SORTS = ("rank", "newest")
 TRENDING_WINDOW_DAYS = 7
@@ -46,88 +43,8 @@ TRENDING_GRAVITY = 1.8
 MAX_LIMIT = 200
 
 _fs = feed_submissions
-_CARD_COLUMNS = (
-    papers.c.id,
-    papers.c.title,
-    papers.c.abstract,
-    papers.c.authors,
-    papers.c.categories,
-    papers.c.upvotes,
-    papers.c.listed_on,
-    papers.c.submitted,
-    papers.c.code_links,
-    papers.c.project_page,
-    papers.c.links,
-    papers.c.version,
-    _fs.c.day.label("feed_day"),
-    _fs.c.submitter,
-    _fs.c.source.label("submission_source"),
-    hf_listings.c.submitter_name,
-    hf_listings.c.submitter_fullname,
-    hf_listings.c.submitter_avatar_url,
-    hf_listings.c.thumbnail_url,
-)
-# Cards also carry what Daily Papers said (submitter's avatar, thumbnail): one row per paper.
-_CARD_FROM = papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id).outerjoin(
-    hf_listings, hf_listings.c.paper_id == papers.c.id
-)
 _FEED_DAY = func.coalesce(_fs.c.day, papers.c.listed_on)
-_VISIBLE = papers.c.hidden_at.is_(None)
-
-
-def _card(row: Any) -> PaperCard:
-    """A card from a row that starts with ``_CARD_COLUMNS`` (positional: pages make many)."""
-    (
-        id_,
-        title,
-        abstract,
-        authors,
-        categories,
-        upvotes,
-        listed_on,
-        submitted,
-        code_links,
-        project_page,
-        links,
-        version,
-        feed_day,
-        submitter,
-        source,
-        hf_name,
-        hf_fullname,
-        avatar_url,
-        thumbnail_url,
-    ) = tuple(row)[: len(_CARD_COLUMNS)]
-    return PaperCard(
-        id=id_,
-        title=title,
-        abstract=abstract or "",
-        authors=tuple(authors or ()),
-        categories=tuple(categories or ()),
-        upvotes=upvotes or 0,
-        listed_on=listed_on,
-        submitted=submitted,
-        code_links=tuple(code_links or ()),
-        project_page=project_page,
-        links=dict(links or {}),
-        version=version,
-        feed_day=feed_day,
-        submitter=submitter,
-        submission_source=source,
-        submitter_name=hf_name,
-        submitter_fullname=hf_fullname,
-        submitter_avatar_url=avatar_url,
-        thumbnail_url=thumbnail_url,
-    )
-
-
-def _cards_query() -> Select:
-    return select(*_CARD_COLUMNS).select_from(_CARD_FROM)
-
-
-# Statements the pages run on every cache miss are built once, with bound
-# parameters: building a statement costs SQLAlchemy more than SQLite takes to run it.
-_CARDS_BY_ID = _cards_query().where(papers.c.id.in_(bindparam("ids", expanding=True)), _VISIBLE)
+_VISIBLE = VISIBLE
 _START, _END = (
     bindparam("start", type_=papers.c.listed_on.type),
     bindparam("end", type_=papers.c.listed_on.type),
@@ -174,12 +91,11 @@ def ranked(
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
     limit, offset = _clamp(limit, offset)
     if submitter is None and start is not None and end is not None:
-        page_ids, count = _period_statements(sort)
         params = {"start": start, "end": end, "limit": limit, "offset": offset}
-        with db.connect() as conn:
-            ids = list(conn.execute(page_ids, params).scalars())
-            items = _cards(conn, ids)
-            total = conn.execute(count, params).scalar_one() if items or offset else 0
+        with raw_connection(db) as conn:
+            ids = [row[0] for row in _PERIOD_PAGE[sort].rows_on(db, conn, params)]
+            items = cards_on(db, conn, ids)
+            total = _PERIOD_COUNT.rows_on(db, conn, params)[0][0] if items or offset else 0
         return FeedPage(items=items, total=total, offset=offset, limit=limit)
     conds: list[ColumnElement] = [_VISIBLE]
     joined = papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id)
@@ -204,24 +120,56 @@ def ranked(
         count = select(func.count()).select_from(joined).where(*conds)
     with db.connect() as conn:
         ids = list(conn.execute(page_ids).scalars())
-        items = _cards(conn, ids)
+        items = cards_on(db, conn.connection, ids)
         total = conn.execute(count).scalar_one() if items or offset else 0
     return FeedPage(items=items, total=total, offset=offset, limit=limit)
 
 
-@lru_cache(maxsize=len(SORTS))
-def _period_statements(sort: str) -> tuple[Select, Select]:
-    """``(page ids, count)`` of a period's feed, with ``start, end, limit, offset`` bound."""
-    in_period = _ids_between(_START, _END)
-    page_ids = (
-        select(papers.c.id)
+def _period_rows(start: Any, end: Any) -> Any:
+    """Each paper on the feed of a day in ``[start, end]`` once, with what ranks it.
+
+    Two disjoint halves, so no duplicates to remove: the papers listed in the
+    period (their feed day is a submission's, if any, else the listing day),
+    and the papers put on the feed of a day in it but listed outside it.
+    """
+    listed = (
+        select(papers.c.id.label("id"), papers.c.upvotes.label("upvotes"), _FEED_DAY.label("day"))
         .select_from(papers.outerjoin(_fs, _fs.c.paper_id == papers.c.id))
-        .where(papers.c.id.in_(in_period))
-        .order_by(*_order(sort))
-        .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
+        .where(papers.c.listed_on.between(start, end), _VISIBLE)
     )
-    return page_ids, select(func.count()).select_from(in_period.subquery())
+    fed = (
+        select(papers.c.id, papers.c.upvotes, _fs.c.day)
+        .select_from(_fs.join(papers, papers.c.id == _fs.c.paper_id))
+        .where(_fs.c.day.between(start, end), _VISIBLE, _listed_outside(start, end))
+    )
+    return union_all(listed, fed).subquery("on_feed")
+
+
+def _listed_outside(start: Any, end: Any) -> ColumnElement[bool]:
+    return or_(papers.c.listed_on.is_(None), ~papers.c.listed_on.between(start, end))
+
+
+def _period_page(sort: str) -> PreparedRead:
+    """A period's page of ids, ranked; ``start, end, limit, offset`` bound."""
+    rows = _period_rows(_START, _END)
+    if sort == "newest":
+        order = (rows.c.day.desc(), rows.c.id.desc())
+    else:
+        order = (rows.c.upvotes.desc(), rows.c.day.desc(), rows.c.id.desc())
+    stmt = select(rows.c.id).order_by(*order).limit(bindparam("limit")).offset(bindparam("offset"))
+    return PreparedRead(stmt)
+
+
+_PERIOD_PAGE = {sort: _period_page(sort) for sort in SORTS}
+# How many papers a period has: the two halves of _period_rows counted apart
+# (neither needs the other table joined, and the listed half is index-only).
+_LISTED_COUNT = select(func.count()).where(papers.c.listed_on.between(_START, _END), _VISIBLE)
+_FED_COUNT = (
+    select(func.count())
+    .select_from(_fs.join(papers, papers.c.id == _fs.c.paper_id))
+    .where(_fs.c.day.between(_START, _END), _VISIBLE, _listed_outside(_START, _END))
+)
+_PERIOD_COUNT = PreparedRead(select(_LISTED_COUNT.scalar_subquery() + _FED_COUNT.scalar_subquery()))
 
 
 def day_feed(db: Database, day: date, *, limit: int = 50, offset: int = 0) -> FeedPage:
@@ -236,19 +184,25 @@ def _days(*scalars: Any) -> Select:
 
 _DAY = bindparam("day", type_=papers.c.listed_on.type)
 _SHOWN = _fs.join(papers, papers.c.id == _fs.c.paper_id)  # feed days of visible papers
-_LATEST = _days(
-    select(func.max(papers.c.listed_on)).where(_VISIBLE),
-    select(func.max(_fs.c.day)).select_from(_SHOWN).where(_VISIBLE),
+_LATEST = PreparedRead(
+    _days(
+        select(func.max(papers.c.listed_on)).where(_VISIBLE),
+        select(func.max(_fs.c.day)).select_from(_SHOWN).where(_VISIBLE),
+    )
 )
-_LATEST_UNTIL = _days(
-    select(func.max(papers.c.listed_on)).where(papers.c.listed_on <= _DAY, _VISIBLE),
-    select(func.max(_fs.c.day)).select_from(_SHOWN).where(_fs.c.day <= _DAY, _VISIBLE),
+_LATEST_UNTIL = PreparedRead(
+    _days(
+        select(func.max(papers.c.listed_on)).where(papers.c.listed_on <= _DAY, _VISIBLE),
+        select(func.max(_fs.c.day)).select_from(_SHOWN).where(_fs.c.day <= _DAY, _VISIBLE),
+    )
 )
-_NEIGHBOURS = _days(
-    select(func.max(papers.c.listed_on)).where(papers.c.listed_on < _DAY, _VISIBLE),
-    select(func.max(_fs.c.day)).select_from(_SHOWN).where(_fs.c.day < _DAY, _VISIBLE),
-    select(func.min(papers.c.listed_on)).where(papers.c.listed_on > _DAY, _VISIBLE),
-    select(func.min(_fs.c.day)).select_from(_SHOWN).where(_fs.c.day > _DAY, _VISIBLE),
+_NEIGHBOURS = PreparedRead(
+    _days(
+        select(func.max(papers.c.listed_on)).where(papers.c.listed_on < _DAY, _VISIBLE),
+        select(func.max(_fs.c.day)).select_from(_SHOWN).where(_fs.c.day < _DAY, _VISIBLE),
+        select(func.min(papers.c.listed_on)).where(papers.c.listed_on > _DAY, _VISIBLE),
+        select(func.min(_fs.c.day)).select_from(_SHOWN).where(_fs.c.day > _DAY, _VISIBLE),
+    )
 )
 
 
@@ -261,19 +215,17 @@ def _as_day(value: Any) -> date | None:
 
 def latest_day(db: Database, *, until: date | None = None) -> date | None:
     """The latest day (on or before ``until``, if given) that has papers on its feed."""
-    with db.connect() as conn:
-        if until is None:
-            row = conn.execute(_LATEST).one()
-        else:
-            row = conn.execute(_LATEST_UNTIL, {"day": until}).one()
+    if until is None:
+        (row,) = _LATEST.rows(db)
+    else:
+        (row,) = _LATEST_UNTIL.rows(db, {"day": until})
     days = [d for d in map(_as_day, row) if d]
     return max(days) if days else None
 
 
 def neighbours(db: Database, day: date) -> Neighbours:
     """The nearest days before and after ``day`` that have papers (skipping empty days)."""
-    with db.connect() as conn:
-        row = conn.execute(_NEIGHBOURS, {"day": day}).one()
+    (row,) = _NEIGHBOURS.rows(db, {"day": day})
     before_listed, before_fed, after_listed, after_fed = map(_as_day, row)
     prev = [d for d in (before_listed, before_fed) if d]
     nxt = [d for d in (after_listed, after_fed) if d]
@@ -321,29 +273,26 @@ def trending(
     return FeedPage(items=cards_by_ids(db, page_ids), total=len(scored), offset=offset, limit=limit)
 
 
-def cards_by_ids(db: Database, ids: Sequence[str]) -> list[PaperCard]:
-    """Cards for ``ids`` in the given order; unknown ids are left out."""
-    if not ids:
-        return []
-    with db.connect() as conn:
-        return _cards(conn, ids)
-
-
-def _cards(conn: Connection, ids: Sequence[str]) -> list[PaperCard]:
-    found: dict[str, PaperCard] = {}
-    for chunk in _chunks(list(dict.fromkeys(ids)), 500):
-        for row in conn.execute(_CARDS_BY_ID, {"ids": chunk}):
-            card = _card(row)
-            found[card.id] = card
-    if found:  # one more indexed query per page: the cards' comment counts
-        for pid, n in visible_counts(conn, found).items():
-            found[pid] = replace(found[pid], comments=n)
-    return [found[i] for i in ids if i in found]
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+_DETAIL_COLUMNS = (
+    papers.c.hidden_at,
+    papers.c.comment,
+    papers.c.journal_ref,
+    papers.c.doi,
+    papers.c.license,
+    papers.c.updated,
+    papers.c.external_upvotes,
+)
+_ONE_PAPER = (
+    select(*CARD_COLUMNS, *_DETAIL_COLUMNS)
+    .select_from(CARD_FROM)
+    .where(papers.c.id == bindparam("paper_id", type_=papers.c.id.type))
+)
+_PAPER = {False: PreparedRead(_ONE_PAPER.where(_VISIBLE)), True: PreparedRead(_ONE_PAPER)}
+_VERSIONS = PreparedRead(
+    select(paper_versions.c.version, paper_versions.c.submitted)
+    .where(paper_versions.c.paper_id == bindparam("paper_id", type_=papers.c.id.type))
+    .order_by(paper_versions.c.version)
+)
 
 
 def get_paper(db: Database, paper_id: str, *, include_hidden: bool = False) -> PaperDetail | None:
@@ -351,40 +300,24 @@ def get_paper(db: Database, paper_id: str, *, include_hidden: bool = False) -> P
 
     A hidden paper is None unless ``include_hidden`` (for moderators).
     """
-    extra = (
-        papers.c.hidden_at,
-        papers.c.comment,
-        papers.c.journal_ref,
-        papers.c.doi,
-        papers.c.license,
-        papers.c.updated,
-        papers.c.external_upvotes,
-    )
-    query = select(*_CARD_COLUMNS, *extra).select_from(_CARD_FROM).where(papers.c.id == paper_id)
-    if not include_hidden:
-        query = query.where(_VISIBLE)
-    with db.connect() as conn:
-        row = conn.execute(query).first()
-        if row is None:
+    params = {"paper_id": paper_id}
+    with raw_connection(db) as conn:
+        found = _PAPER[include_hidden].rows_on(db, conn, params)
+        if not found:
             return None
-        versions = conn.execute(
-            select(paper_versions.c.version, paper_versions.c.submitted)
-            .where(paper_versions.c.paper_id == paper_id)
-            .order_by(paper_versions.c.version)
-        ).all()
-        card = _card(row)
-        n = visible_counts(conn, [paper_id]).get(paper_id, 0)
-    m = row._mapping
+        row = found[0]
+        versions = _VERSIONS.rows_on(db, conn, params)
+    hidden_at, comment, journal_ref, doi, license_, updated, external = row[len(CARD_COLUMNS) :]
     return PaperDetail(
-        card=replace(card, comments=n) if n else card,
-        comment=m["comment"],
-        journal_ref=m["journal_ref"],
-        doi=m["doi"],
-        license=m["license"],
-        updated=m["updated"],
-        external_upvotes=m["external_upvotes"] or 0,
+        card=card_from_row(row),
+        comment=comment,
+        journal_ref=journal_ref,
+        doi=doi,
+        license=license_,
+        updated=updated,
+        external_upvotes=external or 0,
         versions=tuple((v, d) for v, d in versions),
-        hidden=m["hidden_at"] is not None,
+        hidden=hidden_at is not None,
     )
 
 

@@ -203,6 +203,7 @@ def _make_env() -> Environment:
         follow_mark=slots.follow_mark,
         discuss_mark=slots.discuss_mark,
         card_html=card_html,
+        category_options=category_options,
     )
     return env
 
@@ -222,6 +223,28 @@ def card_html(card: Any, compact: bool = False, level: int = 2) -> Markup:
     """
     links = tuple(sorted((card.links or {}).items()))
     return _card_html(card, links, compact, level)
+
+
+def category_options(known: Iterable[tuple[str, int]], chosen: Iterable[str]) -> Markup:
+    """The search form's category ``<option>`` list, ``chosen`` selected (a memo: see below)."""
+    return _category_options(tuple(known), tuple(chosen))
+
+
+@lru_cache(maxsize=256)  # the known list changes once a minute; most searches choose none
+def _category_options(known: tuple[tuple[str, int], ...], chosen: tuple[str, ...]) -> Markup:
+    names = {name for name, _ in known}
+    options = [
+        Markup('<option value="{0}"{1}>{0} ({2})</option>').format(
+            name, Markup(" selected") if name in chosen else "", count
+        )
+        for name, count in known
+    ]
+    options += [
+        Markup('<option value="{0}" selected>{0}</option>').format(name)
+        for name in chosen
+        if name not in names
+    ]
+    return Markup("\n").join(options)
 
 
 @lru_cache(maxsize=8192)

@@ -154,9 +154,12 @@ def _anonymous(request: Request, slot: Slot, path: bytes) -> bytes | tuple[bytes
         return before, between + path + after
     if slot.kind == SAVED:
         return b""
+    if slot.kind == ACCOUNT:
+        html = _account_menu(request, None).encode()
+    else:  # kept with the facts, as a viewer's own parts are (see _mine)
+        html = _mine(request, slot.kind, slot.paper_id, None).encode()
     if slot.kind == DISCUSS:
-        return _fragment(request, DISCUSS, slot.paper_id, None).encode()
-    html = _fragment(request, slot.kind, slot.paper_id, None).encode()
+        return html
     before, marker, after = html.partition(CSRF_BYTES)
     if marker and CSRF_BYTES in after:
         raise ValueError("a shared fragment may hold one form token at most")
@@ -277,7 +280,8 @@ def _saved_chips(request: Request) -> Callable[[str], bytes]:
 
 
 def _account_menu(request: Request, user: Any) -> str:
-    """The header menu of ``user``, rendered once per user and kept while they stay the same."""
+    """The header menu of ``user`` (None: anonymous), rendered once per user while they stay
+    the same (it shows nothing else)."""
     menus = _memo(request, "account_menus")
     found = menus.get(user)
     if found is None:

@@ -158,6 +158,47 @@ def test_search_uses_the_service_when_present(sample_client, monkeypatch):
     assert 'href="/papers/2402.17764"' in similar and 'href="/papers/2401.10241"' not in similar
 
 
+def test_a_reimported_paper_shows_its_new_fields_at_once(sample_client, nasty):
+    """Cards are memoised by the paper's version: an import that changes it is seen at once."""
+    assert "Renamed" not in sample_client.get("/day/2024-04-06").text
+    changed = PaperRecord(
+        id=nasty.id,
+        version=2,  # a newer version replaces the catalog fields
+        title="Renamed & improved",
+        abstract=nasty.abstract,
+        authors=["Carol Changed"],
+        categories=["cs.CR"],
+        listed_on=date(2024, 4, 6),
+        external_upvotes=1,
+    ).normalise()
+    upsert_records(sample_client.app.state.db, [changed])
+    sample_client.app.state.page_cache.clear()
+    for path in ("/day/2024-04-06", f"/papers/{nasty.id}"):
+        html = sample_client.get(path).text
+        assert "Renamed &amp; improved" in html and "Carol Changed" in html, path
+        assert "Mallory" not in html, path
+    assert f"arXiv:{nasty.id}v2" in sample_client.get(f"/papers/{nasty.id}").text
+
+
+def test_search_form_lists_categories_with_the_chosen_ones_selected(sample_client, nasty):
+    """The category filter: known categories with counts, mine selected, unknown ones kept."""
+    options = re.compile(r'<option value="([^"]*)"( selected)?>([^<]*)</option>')
+
+    def shown(path: str) -> dict[str, tuple[bool, str]]:
+        select = sample_client.get(path).text.split('name="category"')[1].split("</select>")[0]
+        return {value: (bool(chosen), label) for value, chosen, label in options.findall(select)}
+
+    plain = shown("/search")
+    assert plain[""] == (False, "Any category")
+    assert plain["cs.CR"] == (False, "cs.CR (1)")  # the nasty paper's only category
+    assert not any(chosen for chosen, _ in plain.values())
+    picked = shown("/search?q=x&category=cs.CR&category=%3Cb%3Ex%26y")
+    assert picked["cs.CR"] == (True, "cs.CR (1)")
+    assert picked["&lt;b&gt;x&amp;y"] == (True, "&lt;b&gt;x&amp;y")  # unknown: kept, escaped
+    assert sum(chosen for chosen, _ in picked.values()) == 2
+    assert set(picked) == set(plain) | {"&lt;b&gt;x&amp;y"}
+
+
 def test_unexpected_errors_are_a_plain_500(sample_client, monkeypatch):
     from starlette.testclient import TestClient
 

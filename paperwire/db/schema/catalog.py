@@ -49,9 +49,12 @@ papers = Table(
 # ``papers.seq`` orders catalog changes (search catches up from the last seq it
 # saw).  On PostgreSQL it comes from this sequence, handed out under a lock so
 # that values commit in order (see Database.next_seq); SQLite has no sequences
-# and uses max+1 under its single-writer lock.
+# and uses max+1 under its single-writer lock.  Cards are memoised by (id, seq,
+# content_hash, modified_at) (paperwire.feed.cards): whatever changes a paper's
+# catalog fields sets all three, as catalog.store.upsert_records does.
 papers_seq = Sequence("papers_seq_seq", metadata=metadata)
-Index("ix_papers_listed_on_upvotes", papers.c.listed_on, papers.c.upvotes)
+# A period's ranked ids and its count come from this index alone (migration 0010).
+Index("ix_papers_feed", papers.c.listed_on, papers.c.upvotes, papers.c.id, papers.c.hidden_at)
 Index("ix_papers_seq", papers.c.seq)
 Index("ix_papers_submitted", papers.c.submitted)
 
