@@ -158,9 +158,17 @@ def main() -> None:
     finally:
         server.__exit__(None, None, None)
     print(f"{len(todo)} searches ({args.split} split{', filtered' if args.filtered else ''}):")
-    for (sha, _), ms in zip(trees, times, strict=True):
-        p50, p95 = np.percentile(ms, [50, 95])
-        print(f"  {sha:10} p50 {p50:6.1f}  p95 {p95:6.1f}  mean {np.mean(ms):6.1f} ms")
+    kinds = {"all": [True] * len(todo), "unfiltered": [not c["f"] for c in todo]}
+    if args.filtered:
+        kinds["filtered"] = [bool(c["f"]) for c in todo]
+    for kind, keep in kinds.items():
+        for (sha, _), ms in zip(trees, times, strict=True):
+            ms = [t for t, k in zip(ms, keep, strict=True) if k]
+            p50, p95 = np.percentile(ms, [50, 95])
+            print(
+                f"  {kind:10} {sha:10} ({len(ms)}) p50 {p50:6.1f}  p95 {p95:6.1f}"
+                f"  mean {np.mean(ms):6.1f} ms"
+            )
     print(f"  same page and total: {len(todo) - len(differ)} of {len(todo)}")
     for case in differ[:10]:
         print(f"    differs: {case}")
