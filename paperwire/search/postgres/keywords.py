@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 EXACT_MATCHES = 20_000  # matches scored one by one at most (beyond: champion lists)
 AND_TIER_MAX = 5_000  # papers with every common term, added when expected to be this few
+IMPACTS_MAX = 16_000  # postings an impacts vector holds at most (migration 0008)
 
 
 @dataclass
@@ -80,10 +81,11 @@ def top(
         estimate = sum(t.df for t in text + names) * view.filter_share(filters)
         if keys is None and not required and estimate > EXACT_MATCHES:
             if terms.common:  # a common word's champions may carry no matching word
-                where.add(_match_condition(view, where, terms))
+                where.add(_carries_condition(view, where, terms))
             return _champions(view, where, terms, weights, limit, estimate)
         if not required:
-            where.add(_match_condition(view, where, terms))
+            carries = _carries_condition if keys is not None else _match_condition
+            where.add(carries(view, where, terms))
         if weights:
             scores.append(f"-(impacts <#> {where.param(sparse_literal(weights))}::sparsevec)")
     for c in required:
@@ -104,7 +106,10 @@ def top(
 
 
 def _match_condition(view: PostgresView, where: Where, terms: RankedTerms) -> str:
-    """SQL true for a paper that carries a matching query term (not only common ones)."""
+    """SQL true for a paper that carries a matching query term (not only common ones).
+
+    Through the GIN indexes on the tsvectors: for finding the matches.
+    """
     match = []
     known_text = [t for t in terms.matching if view.term("t", t).df]
     known_names = [n for n in terms.names if view.term("a", n).df]
@@ -113,6 +118,32 @@ def _match_condition(view: PostgresView, where: Where, terms: RankedTerms) -> st
     if known_names:
         match.append(f"atsv @@ {where.param(any_of(known_names))}::tsquery")
     return "(" + " OR ".join(match) + ")"
+
+
+def _carries_condition(view: PostgresView, where: Where, terms: RankedTerms) -> str:
+    """The same test as :func:`_match_condition` for rows already found by key.
+
+    A paper carries a term exactly when its impacts hold the term's id (every
+    posting has a positive impact), so the test reads the impacts that scoring
+    reads anyway instead of the tsvectors, which are stored out of line (TOAST):
+    testing those cost a TOAST fetch per candidate, most of a champion-list
+    query's time.  Only a paper with more postings than ``impacts`` holds
+    (``IMPACTS_MAX``; only author lists of thousands) is tested on its tsvectors.
+    """
+    ids = [
+        view.term(field, lexeme).id
+        for field, lexemes in (("t", terms.matching), ("a", terms.names))
+        for lexeme in lexemes
+        if view.term(field, lexeme).df and view.term(field, lexeme).id
+    ]
+    if not ids:
+        return "false"
+    marks = where.param(sparse_literal(dict.fromkeys(ids, 1.0)))
+    exact = _match_condition(view, where, terms)
+    return (
+        f"((impacts <#> {marks}::sparsevec) < 0"
+        f" OR (text_len + author_len > {IMPACTS_MAX} AND {exact}))"
+    )
 
 
 def _champions(
@@ -161,12 +192,15 @@ def _champions(
     conditions = where.sql()  # filters and exclusions (no column of c but key is named)
     q = where.param(sparse_literal(weights))
     rows = view._all(
-        f"WITH c AS (SELECT key FROM ({' UNION '.join(parts)}) u),"
-        f" n AS (SELECT count(*) AS n FROM c)"
-        f" SELECT d.key, (-(d.impacts <#> {q}::sparsevec))::float8 AS score, n.n"
+        f"WITH c AS (SELECT key FROM ({' UNION '.join(parts)}) u)"
+        # The candidates' number as a scalar subquery, counted once: cross-joined,
+        # it sat inside the nested loop and was recounted for every paper that
+        # passed a filter (4 s for one filtered query at 80k papers).
+        f" SELECT d.key, (-(d.impacts <#> {q}::sparsevec))::float8 AS score,"
+        f" (SELECT count(*) FROM c) AS n"
         # Looked up by key: joined, the planner hashes all of search_docs instead
         # (2x slower over 60 queries at 80k papers, bench/bench_relevance.py --postgres).
-        f" FROM search_docs d CROSS JOIN n WHERE d.key = ANY(ARRAY(SELECT key FROM c))"
+        f" FROM search_docs d WHERE d.key = ANY(ARRAY(SELECT key FROM c))"
         f" AND {conditions} ORDER BY score DESC, d.key LIMIT {where.param(max(1, int(limit)))}",
         where.params,
     )

@@ -103,7 +103,8 @@ class PostgresSearch:
     def _snapshot(self) -> PostgresView:
         """The current view: a new one whenever the change counter moved."""
         db = self.db
-        with db.engine.connect() as conn:
+        # Autocommit: one read, no BEGIN and ROLLBACK round trips around it.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             row = conn.exec_driver_sql(
                 "SELECT (SELECT sum(v) FROM search_version), docs, title_len, text_len,"
                 " author_len, champions FROM search_stats WHERE id = 1"
