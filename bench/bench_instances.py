@@ -66,7 +66,8 @@ def start_postgres() -> tuple[object, str]:
     server.__enter__()
     admin = server.get_uri()
     with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).first()
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+        exists = found.fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
     host = admin.split("host=", 1)[1]
