@@ -112,16 +112,7 @@ def prepare(home: Path, papers: int) -> None:
             bench_web.run([*cmd, "--no-index", "--no-progress"], env, timeout=7200)
             took = time.perf_counter() - started
         print(f"imported {papers:,} papers + the sample into PostgreSQL in {took:.1f} s")
-    script = (
-        "from pathlib import Path\n"
-        "from paperwire.cli.common import database, settings\n"
-        "from paperwire.pipeline import catalog_changed\n"
-        "from paperwire.search import embeddings\n"
-        "cfg = settings(); db = database(cfg)\n"
-        f"embeddings.seed_embeddings(db, Path({str(bench_web.SAMPLE_EMBEDDINGS)!r}))\n"
-        "catalog_changed(cfg, db, [])\n"
-    )
-    bench_web.run([sys.executable, "-c", script], env)
+    bench_web.seed_and_index(env)
 
 
 def same_site(servers: list[ServerProcess]) -> str:

@@ -92,6 +92,13 @@ def prepare(home: Path) -> dict[str, float]:
         run([*cmd, "--no-index", "--no-progress"], env)
         timings["import_s"] = time.perf_counter() - started
     started = time.perf_counter()
+    seed_and_index(env)
+    timings["index_sync_s"] = time.perf_counter() - started
+    return timings
+
+
+def seed_and_index(env: dict[str, str]) -> None:
+    """Store the sample's precomputed vectors, then bring the search index up to date."""
     script = (
         "from pathlib import Path\n"
         "from paperwire.cli.common import database, settings\n"
@@ -102,8 +109,6 @@ def prepare(home: Path) -> dict[str, float]:
         "catalog_changed(cfg, db, [])\n"
     )
     run([sys.executable, "-c", script], env)
-    timings["index_sync_s"] = time.perf_counter() - started
-    return timings
 
 
 VIEWER = """
