@@ -14,14 +14,14 @@ Hugging Face listing details (submitter, thumbnail, stars, comments) go to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 
-from ..db import Database
+from ..db import Database, chunks
 from ..db.schema.catalog import (
     feed_submissions,
     hf_listings,
@@ -143,9 +143,7 @@ def merge(existing: dict[str, Any] | None, rec: PaperRecord) -> dict[str, Any]:
     return row
 
 
-def _chunks(items: Sequence[str], size: int = 900) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+IN_CHUNK = 900  # ids per IN list
 
 
 LISTING_FIELDS = tuple(c.name for c in hf_listings.columns if c.name not in ("fetched_at",))
@@ -172,7 +170,7 @@ def upsert_records(
         existing: dict[str, dict[str, Any]] = {}
         known_versions: set[tuple[str, int]] = set()
         submitted_ids: set[str] = set()
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids, IN_CHUNK):
             for r in conn.execute(select(papers).where(papers.c.id.in_(chunk))):
                 existing[r.id] = dict(r._mapping)
             for pid, ver in conn.execute(
@@ -235,7 +233,7 @@ def upsert_records(
         if updates:
             cols = [c.name for c in papers.columns if c.name not in ("id", "created_at")]
             db.upsert(conn, papers, updates, key=["id"], update=cols)
-        for chunk in _chunks(recategorised):
+        for chunk in chunks(recategorised, IN_CHUNK):
             conn.execute(delete(paper_categories).where(paper_categories.c.paper_id.in_(chunk)))
         if category_rows:
             conn.execute(insert(paper_categories), category_rows)
@@ -260,7 +258,7 @@ def _write_listings(db: Database, conn: Any, rows: Sequence[dict[str, Any]], now
     """Upsert the listing rows that differ from what is stored; returns how many."""
     latest = {row["paper_id"]: {k: row.get(k) for k in LISTING_FIELDS} for row in rows}
     stored: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(list(latest)):
+    for chunk in chunks(list(latest), IN_CHUNK):
         for r in conn.execute(select(hf_listings).where(hf_listings.c.paper_id.in_(chunk))):
             stored[r.paper_id] = {k: r._mapping[k] for k in LISTING_FIELDS}
     changed = []

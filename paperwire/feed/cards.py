@@ -19,13 +19,13 @@ after a rollback, or in a recreated database, could alias two versions.)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import String, bindparam, cast, select
 
-from ..db import Database
+from ..db import Database, chunks
 from ..db.prepared import PreparedRead, raw_connection
 from ..db.schema.catalog import feed_submissions, hf_listings, papers
 from ..discussion.counts import shown_count
@@ -143,12 +143,12 @@ def cards_on(db: Database, conn: Any, ids: Sequence[str]) -> list[PaperCard]:
     if memo is None:
         memo = _memos.setdefault(db, {})
     live: dict[str, tuple] = {}
-    for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+    for chunk in chunks(list(dict.fromkeys(ids)), 500):
         for row in _LIVE.rows_on(db, conn, values=chunk):
             live[row[0]] = row
     missing = [pid for pid, row in live.items() if row not in memo]
     catalog: dict[str, tuple] = {}
-    for chunk in _chunks(missing, 500):
+    for chunk in chunks(missing, 500):
         for row in _CATALOG.rows_on(db, conn, values=chunk):
             catalog[row[0]] = row
     found: dict[str, PaperCard] = {}
@@ -171,8 +171,3 @@ def cards_by_ids(db: Database, ids: Sequence[str]) -> list[PaperCard]:
         return []
     with raw_connection(db) as conn:
         return cards_on(db, conn, ids)
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

@@ -15,7 +15,7 @@ cache uses the same format, and :func:`seed_embeddings` loads either.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ import numpy as np
 from sqlalchemy import and_, func, or_, select
 from tqdm import tqdm
 
-from ..db import Database
+from ..db import Database, chunks
 from ..db.schema.catalog import papers
 from ..db.schema.search import paper_embeddings
 from .atomic import atomic_file
@@ -40,11 +40,6 @@ _IN_CHUNK = 900  # bound parameters per IN (SQLite's limit is 999 on old builds)
 _READ_CHUNK = 20_000
 
 E, P = paper_embeddings.c, papers.c
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def pack(vector: np.ndarray) -> bytes:
@@ -171,7 +166,7 @@ def load_vectors(
             statements = [base]
         else:
             unique = list(dict.fromkeys(ids))
-            statements = [base.where(E.paper_id.in_(c)) for c in _chunks(unique, _IN_CHUNK)]
+            statements = [base.where(E.paper_id.in_(c)) for c in chunks(unique, _IN_CHUNK)]
         for stmt in statements:
             result = conn.execution_options(stream_results=True, yield_per=_READ_CHUNK).execute(
                 stmt
@@ -257,7 +252,7 @@ def seed_embeddings(
     position = {str(pid): i for i, pid in enumerate(data.ids)}
     wanted: list[tuple[str, int]] = []
     with db.connect() as conn:
-        for chunk in _chunks(list(position), _IN_CHUNK):
+        for chunk in chunks(list(position), _IN_CHUNK):
             rows = conn.execute(
                 select(P.id, P.content_hash, E.model_id, E.content_hash.label("stored"))
                 .select_from(_joined())
@@ -271,7 +266,7 @@ def seed_embeddings(
                     continue  # already current
                 wanted.append((pid, i))
     now = datetime.now(UTC)
-    for chunk in _chunks(wanted, batch_size):
+    for chunk in chunks(wanted, batch_size):
         with db.begin() as conn:
             db.upsert(
                 conn,
