@@ -37,6 +37,7 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
+from itertools import repeat
 from typing import Any, Protocol
 
 import numpy as np
@@ -480,20 +481,23 @@ class SearchEngine:
             keep = np.array([int(x) in allowed for x in vec_keys], bool)
             vec_keys, vec_sims = vec_keys[keep], vec_sims[keep]
 
-        bm25: dict[int, float] = {h.key: h.score for h in kw_hits}
+        # (A hit is a (key, score) pair: dicts and arrays are built without a
+        # Python-level loop over the thousand-odd candidates.)
+        bm25: dict[int, float] = dict(kw_hits)
+        keyword_rank = dict(zip(bm25, range(1, len(bm25) + 1), strict=True))
         bm25.update(vec_bm25)  # vector candidates beyond the keyword list: their own BM25
         # The vector side's cosines win where both have one (they are the same
         # numbers in the embedded index; PostgreSQL computes them in one place).
         cosine.update(zip(vec_keys.tolist(), vec_sims.tolist(), strict=True))
 
-        keys = list(dict.fromkeys([*(h.key for h in kw_hits), *vec_keys.tolist()]))
+        keys = list(dict.fromkeys([*keyword_rank, *vec_keys.tolist()]))
         if parsed.like:
             keys = [k for k in keys if k != view.key_of(parsed.like)]
         if not keys:
             return replace(_EMPTY_SET, semantic=qv is not None)
         key_arr = np.array(keys, np.uint64)
-        b = np.array([bm25.get(k, 0.0) for k in keys])
-        c = np.array([cosine.get(k, math.nan) for k in keys])
+        b = np.fromiter(map(bm25.get, keys, repeat(0.0)), np.float64, len(keys))
+        c = np.fromiter(map(cosine.get, keys, repeat(math.nan)), np.float64, len(keys))
         if ranked:
             n_terms = len(terms.tokens) + len(terms.names)
             scores, matches = fuse(b, terms.scale, c, self.ranking, terms=n_terms)
@@ -514,8 +518,8 @@ class SearchEngine:
             keys=key_arr[order],
             scores=scores[order],
             cosines=c[order],
-            keyword_rank={h.key: i for i, h in enumerate(kw_hits, start=1)},
-            vector_rank={int(k): i for i, k in enumerate(vec_keys.tolist(), start=1)},
+            keyword_rank=keyword_rank,
+            vector_rank=dict(zip(vec_keys.tolist(), range(1, len(vec_keys) + 1), strict=True)),
             capped=capped,
             semantic=qv is not None,
         )

@@ -84,6 +84,8 @@ class EmbeddedView:
         *,
         count: bool = True,
     ) -> tuple[list[KeywordHit], int]:
+        if not count:
+            return self.keyword.top(parsed, filters, terms, limit), 0
         tq = self.keyword.build_query(parsed, filters, terms=terms)
         return self.keyword.search(tq, limit, count=count)
 

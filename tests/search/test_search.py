@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from .conftest import cli, service_for, settings_for
+from .conftest import cli, is_postgres, service_for, settings_for
 
 
 def search_json(home: Path, *args: str) -> list[dict]:
@@ -242,6 +242,48 @@ def test_common_words_rank_but_do_not_match(sample_home: Path, monkeypatch) -> N
     assert [h.id for h in alone] != [h.id for h in after.hits]
     # Every word common: the query still matches what it says.
     assert fresh.search("models", limit=5).hits
+
+
+def test_flat_query_lists_what_the_exact_query_lists(sample_home: Path, monkeypatch) -> None:
+    """The cheaper flat disjunction (``RankedTerms.flat_first``) gives the same result
+    sets as requiring a matching word, both when its list is trusted and when a
+    paper with nothing but common words could be on it (then the exact query runs)."""
+    if is_postgres(sample_home):
+        pytest.skip("tantivy's query shapes (server mode scores common words in SQL)")
+    from paperwire.search import engine, keyword
+    from paperwire.search.fusion import DEFAULT
+
+    monkeypatch.setattr(keyword, "COMMON_MIN_DOCS", 0)
+    monkeypatch.setattr(engine, "KEYWORD_DEPTH", 40)  # lists cut short on the sample
+    searches: list[int] = []
+    plain_search = keyword.KeywordIndex.search
+
+    def counted(self, query, limit, *, count=True):
+        searches.append(limit)
+        return plain_search(self, query, limit, count=count)
+
+    monkeypatch.setattr(keyword.KeywordIndex, "search", counted)
+    queries = ["language models", "diffusion models", "polycrystalline models", "model"]
+
+    def answers(ratio: float) -> tuple[list[tuple[int, list[str]]], list[int]]:
+        monkeypatch.setattr(keyword, "FLAT_RATIO", ratio)
+        service = service_for(sample_home, ranking=DEFAULT.unfloored())
+        out, calls = [], []
+        for q in queries:
+            searches.clear()
+            result = service.search(q, limit=100)
+            out.append((result.total, [h.id for h in result.hits]))
+            calls.append(searches.count(41))  # keyword-list searches (depth + 1)
+        return out, calls
+
+    exact, exact_calls = answers(float("inf"))
+    flat, flat_calls = answers(0.0)
+    assert flat == exact
+    assert exact_calls == [1, 1, 1, 1]
+    # "language models": the flat list is trusted; "polycrystalline models": papers
+    # with only "model" could be on it, so the exact query runs too.  "model" alone
+    # has no common word (every word common: none is).
+    assert flat_calls[0] == 1 and flat_calls[2] == 2 and flat_calls[3] == 1
 
 
 def test_which_words_are_common() -> None:
