@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_search_latency.py            # once: builds the indexes
     .venv/bin/python bench/bench_search_refs.py 97523b8 HEAD  # before / after
     .venv/bin/python bench/bench_search_refs.py 97523b8 HEAD --size 80000 --rounds 3
+    .venv/bin/python bench/bench_search_refs.py 97523b8 HEAD --filtered   # cs.CL, >= 3 votes
 
 Why: on a shared two-core machine absolute times drift by tens of percent
 between runs, so a change is measured against its parent in the same run, the
@@ -55,7 +56,7 @@ def checkout(ref: str) -> tuple[str, Path]:
     return sha, tree
 
 
-def probe(tree: Path, index_root: Path, queries: Path, limit: int) -> dict:
+def probe(tree: Path, index_root: Path, queries: Path, limit: int, filtered: bool) -> dict:
     """Time the queries with the code under ``tree`` (run in a child process)."""
     sys.path.insert(0, str(tree))
     import paperwire
@@ -77,15 +78,16 @@ def probe(tree: Path, index_root: Path, queries: Path, limit: int) -> dict:
     service = SearchService(
         load_settings({"PAPERWIRE_HOME": str(index_root / "home")}), encoder=Precomputed()
     )
+    options = {"categories": ["cs.CL"], "min_upvotes": 3} if filtered else {}
     for t in texts:  # warm: the page cache, tantivy's and usearch's mapped files
         service.engine._sets.clear()
-        service.search(t, limit=20)
+        service.search(t, limit=20, **options)
     times = []
     cpu0 = time.process_time()
     for t in texts:
         service.engine._sets.clear()
         t0 = time.perf_counter()
-        service.search(t, limit=20)
+        service.search(t, limit=20, **options)
         times.append(time.perf_counter() - t0)
     cpu = time.process_time() - cpu0
     ms = np.array(times) * 1e3
@@ -104,12 +106,16 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1_000_000, help="which bench index to probe")
     ap.add_argument("--rounds", type=int, default=2, help="turns per commit")
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument(
+        "--filtered", action="store_true", help="with a selective filter (cs.CL, >= 3 votes)"
+    )
     ap.add_argument("--probe", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     index_root = LATENCY / f"n{args.size}"
     queries = LATENCY / "queries.json"
     if args.probe:
-        print(json.dumps(probe(Path(args.probe[0]), Path(args.probe[1]), queries, args.queries)))
+        tree, root = Path(args.probe[0]), Path(args.probe[1])
+        print(json.dumps(probe(tree, root, queries, args.queries, args.filtered)))
         return
     if not (index_root / "home" / "index" / "state.json").exists() or not queries.exists():
         sys.exit(f"no index in {index_root}: run bench/bench_search_latency.py first")
@@ -119,6 +125,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for sha, tree in trees:
             command = [sys.executable, __file__, *args.refs, "--queries", str(args.queries)]
+            command += ["--filtered"] if args.filtered else []
             command += ["--probe", str(tree), str(index_root)]
             proc = subprocess.run(
                 command,
@@ -130,8 +137,9 @@ def main() -> None:
                 sys.exit(proc.stderr)
             runs[sha].append(json.loads(proc.stdout.strip().splitlines()[-1]))
             loads.append(os.getloadavg()[0])
+    kind = "hybrid search, filtered (cs.CL, >= 3 votes)," if args.filtered else "hybrid search"
     print(
-        f"\nhybrid search at {args.size:,} papers, {args.queries} queries, {args.rounds} turns"
+        f"\n{kind} at {args.size:,} papers, {args.queries} queries, {args.rounds} turns"
         f" each, load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs"
     )
     print(f"{'commit':10} {'p50 ms':>16} {'p95 ms':>16} {'mean ms':>16} {'CPU ms/query':>16}")

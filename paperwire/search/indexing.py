@@ -181,19 +181,38 @@ def _embedding_vectors(
 # -- vector files -------------------------------------------------------------
 @dataclass
 class VectorFiles:
-    """Sorted keys, float16 vectors and the HNSW graph of one generation."""
+    """Sorted keys, float16 vectors and their binary codes (``vectors.binary_codes``).
+
+    The codes' center is the collection's mean when the file was first built;
+    later merges keep it, so that every code in a file is taken against one.
+    """
 
     keys: np.ndarray
     matrix: np.ndarray
+    codes: np.ndarray | None = None
+    center: np.ndarray | None = None
 
     @classmethod
     def load(cls, path: Path, *, mmap: bool = True) -> VectorFiles:
         data = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-        return cls(keys=data["keys"], matrix=data["matrix"])
+        files = cls(keys=data["keys"], matrix=data["matrix"])
+        if "codes" in data.files:
+            files.codes, files.center = data["codes"], data["center"]
+        return files
+
+    def with_codes(self) -> VectorFiles:
+        """This file with codes (a file written before they existed gets them now)."""
+        if self.codes is not None and self.center is not None:
+            return self
+        center = vec.code_center(self.matrix)
+        return VectorFiles(self.keys, self.matrix, vec.binary_codes(self.matrix, center), center)
 
     def save(self, path: Path) -> None:
+        files = self.with_codes()
         with open(path, "wb") as fh:
-            np.savez(fh, keys=self.keys, matrix=self.matrix)
+            np.savez(
+                fh, keys=files.keys, matrix=files.matrix, codes=files.codes, center=files.center
+            )
             fh.flush()
             os.fsync(fh.fileno())
 
@@ -203,11 +222,20 @@ class VectorFiles:
         keep = ~np.isin(self.keys, remove)
         all_keys = np.concatenate([np.asarray(self.keys)[keep], np.asarray(keys, np.uint64)])
         dim = vectors.shape[1] if len(vectors) else self.matrix.shape[1]
-        all_vecs = np.concatenate(
-            [np.asarray(self.matrix)[keep], np.asarray(vectors, np.float16).reshape(-1, dim)]
-        )
+        added = np.asarray(vectors, np.float16).reshape(-1, dim)
+        all_vecs = np.concatenate([np.asarray(self.matrix)[keep], added])
         order = np.argsort(all_keys, kind="stable")
-        return VectorFiles(all_keys[order], np.ascontiguousarray(all_vecs[order]))
+        if self.center is None or self.codes is None:  # new, or written before codes
+            return VectorFiles(all_keys[order], np.ascontiguousarray(all_vecs[order])).with_codes()
+        all_codes = np.concatenate(
+            [np.asarray(self.codes)[keep], vec.binary_codes(added, self.center)]
+        )
+        return VectorFiles(
+            all_keys[order],
+            np.ascontiguousarray(all_vecs[order]),
+            np.ascontiguousarray(all_codes[order]),
+            self.center,
+        )
 
 
 def _npz_name(name: str) -> str:

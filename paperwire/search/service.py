@@ -18,7 +18,7 @@ import logging
 import math
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from .indexing import State, VectorFiles
 from .keyword import Filters, KeywordHit, KeywordIndex, RankedTerms
 from .query import ParsedQuery
 from .results import Hit, SearchResult
-from .vectors import exact_top, load_index
+from .vectors import CODE_RERANK, exact_top, load_index, nearest_by_code
 from .vectors import search as hnsw_search
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,12 @@ log = logging.getLogger(__name__)
 # Up to this many vectors an exact float16 scan takes a few milliseconds and is
 # exact; beyond it, HNSW (bench/bench_search_latency.py measures both).
 EXACT_MAX = 20_000
-# A filtered subset larger than EXACT_MAX is searched by HNSW, over-fetching in
-# proportion to the filter's selectivity, up to this many neighbours.
+# A filtered subset larger than EXACT_MAX and at most this share of the vectors
+# is searched by binary codes (``vectors.nearest_by_code``); a larger one by HNSW,
+# over-fetching in proportion to the filter's selectivity, up to
+# HNSW_OVERFETCH_MAX neighbours (the codes' cost grows with the subset, HNSW's
+# as the subset shrinks; they cross near a third at 1M papers).
+CODE_SCAN_SHARE = 0.3
 HNSW_OVERFETCH_MAX = 4096
 LISTING_FACETS_MAX = 20_000  # matches whose categories a listing counts
 
@@ -56,6 +60,7 @@ class EmbeddedView:
     table: DocTable
     hnsw: Any | None
     vectors: VectorFiles | None
+    _same_keys: bool | None = field(default=None, repr=False)  # vector and table keys agree
 
     @property
     def model_id(self) -> str | None:
@@ -166,7 +171,7 @@ class EmbeddedView:
             if hnsw is None or allowed <= EXACT_MAX:
                 keys, sims = _exact(files, qv, table.keys[mask], want)
             else:
-                keys, sims = _exact(files, qv, self._filtered_hnsw(qv, mask, allowed, want), want)
+                keys, sims = self._filtered(qv, mask, allowed, want)
         if exclude is not None:
             keep = keys != np.uint64(exclude)
             keys, sims = keys[keep], sims[keep]
@@ -189,28 +194,59 @@ class EmbeddedView:
         qv = np.asarray(self.vectors.matrix[pos], np.float32)
         return qv / max(float(np.linalg.norm(qv)), 1e-12)
 
-    def _filtered_hnsw(
-        self, qv: np.ndarray, mask: np.ndarray, allowed: int, want: int
-    ) -> np.ndarray:
-        """Keys among the HNSW neighbours that pass ``mask``, over-fetching by selectivity.
+    def _vector_positions(self, rows: np.ndarray) -> np.ndarray:
+        """Positions in the vector files of the papers at table ``rows`` that have one.
 
-        The neighbours that pass are the nearest allowed papers (up to HNSW
-        recall); when a filter is at odds with the query, fewer than ``want`` may
-        come back even at the largest over-fetch, which fusion handles like a
-        short list.
+        Both are sorted by key, so when every paper has a vector they coincide.
         """
-        assert self.hnsw is not None
+        assert self.vectors is not None
+        vkeys, tkeys = self.vectors.keys, self.table.keys
+        if self._same_keys is None:
+            self._same_keys = len(vkeys) == len(tkeys) and bool(np.array_equal(vkeys, tkeys))
+        if self._same_keys:
+            return rows
+        keys = tkeys[rows]
+        pos = np.minimum(np.searchsorted(vkeys, keys), max(len(vkeys) - 1, 0))
+        return pos[vkeys[pos] == keys]
+
+    def _filtered(
+        self, qv: np.ndarray, mask: np.ndarray, allowed: int, want: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest ``want`` papers that pass ``mask`` (more than EXACT_MAX do).
+
+        A selective filter is answered by the binary codes.  Otherwise HNSW is
+        asked for neighbours, over-fetching by selectivity, and those that pass
+        are the nearest allowed papers (up to HNSW recall).  When most of them
+        fail the filter (it is at odds with the query), the codes answer after
+        all: asking HNSW for four times as many costs more than the scan.
+        """
+        files = self.vectors
+        assert files is not None and self.hnsw is not None
+        if files.codes is not None and allowed <= CODE_SCAN_SHARE * len(files.keys):
+            return self._by_codes(qv, mask, want)
         table = self.table
         over = min(HNSW_OVERFETCH_MAX, max(want, math.ceil(want * len(table) / allowed * 2)))
         while True:
             found, _ = hnsw_search(self.hnsw, qv, over)
             rows = table.rows_of(found)
             passing = found[(rows >= 0) & mask[np.maximum(rows, 0)]]
-            # Half the wanted candidates is plenty for fusion; asking HNSW for more
-            # neighbours costs time roughly in proportion.
-            if 2 * len(passing) >= want or over >= HNSW_OVERFETCH_MAX or len(found) < over:
-                return passing
+            # Half the wanted candidates is plenty for fusion.
+            if 2 * len(passing) >= want or len(found) < over:
+                return _exact(files, qv, passing, want)
+            if files.codes is not None:
+                return self._by_codes(qv, mask, want)
+            if over >= HNSW_OVERFETCH_MAX:
+                return _exact(files, qv, passing, want)
             over = min(HNSW_OVERFETCH_MAX, over * 4)
+
+    def _by_codes(
+        self, qv: np.ndarray, mask: np.ndarray, want: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        files = self.vectors
+        assert files is not None and files.codes is not None and files.center is not None
+        positions = self._vector_positions(np.flatnonzero(mask))
+        near = nearest_by_code(files.codes, files.center, positions, qv, CODE_RERANK * want)
+        return _exact_at(files, qv, near, want)
 
     # -- papers --------------------------------------------------------------
     def sort_values(self, keys: np.ndarray, by: str) -> np.ndarray:
@@ -283,7 +319,8 @@ class SearchService:
             hnsw = files = None
             if state.vectors and state.vector_matrix:
                 hnsw = load_index(self.index_dir / state.vectors, view=True)
-                files = VectorFiles.load(self.index_dir / state.vector_matrix, mmap=True)
+                # (A file written before binary codes existed gets them here, once.)
+                files = VectorFiles.load(self.index_dir / state.vector_matrix).with_codes()
         except (OSError, ValueError, KeyError) as exc:  # a generation swapped while loading
             log.warning("search index not loadable yet: %s", exc)
             return None
@@ -300,13 +337,24 @@ def _exact(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top ``k`` of ``keys`` (all vectors when ``None``): (keys, cosines), best first."""
     if keys is None:
-        block, block_keys = files.matrix, files.keys
-    else:
-        keys = np.asarray(keys, np.uint64)
-        pos = np.minimum(np.searchsorted(files.keys, keys), max(len(files.keys) - 1, 0))
-        ok = files.keys[pos] == keys if len(files.keys) else np.zeros(len(keys), bool)
-        pos = np.unique(pos[ok])  # sorted: reads the mapped file front to back
-        block, block_keys = files.matrix[pos], files.keys[pos]
+        return _exact_block(files.matrix, files.keys, qv, k)
+    keys = np.asarray(keys, np.uint64)
+    pos = np.minimum(np.searchsorted(files.keys, keys), max(len(files.keys) - 1, 0))
+    ok = files.keys[pos] == keys if len(files.keys) else np.zeros(len(keys), bool)
+    return _exact_at(files, qv, pos[ok], k)
+
+
+def _exact_at(
+    files: VectorFiles, qv: np.ndarray, positions: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top ``k`` of the vectors at ``positions``: (keys, cosines), best first."""
+    pos = np.unique(positions)  # sorted: reads the mapped file front to back
+    return _exact_block(files.matrix[pos], files.keys[pos], qv, k)
+
+
+def _exact_block(
+    block: np.ndarray, block_keys: np.ndarray, qv: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     if len(block_keys) == 0 or k <= 0:
         return np.zeros(0, np.uint64), np.zeros(0, np.float32)
     # A few extra so that ties at the cut break by key, not by scan order.

@@ -166,3 +166,104 @@ def test_hnsw_path_agrees_with_exact_scan(vservice, monkeypatch: pytest.MonkeyPa
     assert any(approx[1])
     for ids in approx[1]:
         assert all("cs.CV" in get_paper(db, pid)["categories"] for pid in ids)
+
+
+def test_nearest_by_code_takes_the_closest_codes() -> None:
+    from paperwire.search import vectors as vec
+
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(0, 1, (500, 64)).astype(np.float16)
+    center = vec.code_center(matrix)
+    codes = vec.binary_codes(matrix, center)
+    assert codes.shape == (500, 8) and codes.dtype == np.uint8
+    q = rng.normal(0, 1, 64).astype(np.float32)
+    positions = np.arange(0, 500, 2)  # a filter that lets every other row through
+    picked = vec.nearest_by_code(codes, center, positions, q, 30)
+    assert len(picked) == 30 and set(picked) <= set(positions)
+    qbits = np.unpackbits(np.packbits(q > center))
+    dist = {int(p): int((np.unpackbits(codes[p]) != qbits).sum()) for p in positions}
+    worst_picked = max(dist[int(p)] for p in picked)
+    assert all(d >= worst_picked for p, d in dist.items() if p not in set(picked.tolist()))
+    # The same answer every time (ties at the cut go to the lowest positions).
+    assert np.array_equal(
+        np.sort(picked), np.sort(vec.nearest_by_code(codes, center, positions, q, 30))
+    )
+    assert set(vec.nearest_by_code(codes, center, positions[:10], q, 30)) == set(positions[:10])
+
+
+def test_filtered_search_by_codes_matches_exact(vector_home: Path, monkeypatch) -> None:
+    """A filtered vector search answered by binary codes returns only papers that pass,
+    best first, and (re-ranking enough of them) the same papers as an exact scan."""
+    if is_postgres(vector_home):
+        pytest.skip("the embedded index files (server mode filters inside the HNSW scan)")
+    from paperwire.search import service as svc
+    from paperwire.search.keyword import Filters
+
+    view = service_for(vector_home, encoder=FakeEncoder())._snapshot()
+    assert view is not None and view.vectors is not None and view.vectors.codes is not None
+    filters = Filters(categories=("cs.LG",))  # reinforcement learning and agents
+    mask = view.table.mask(filters)
+    allowed = set(view.table.keys[mask].tolist())
+    assert 20 < len(allowed) < 0.3 * len(mask)
+    monkeypatch.setattr(svc, "EXACT_MAX", 0)  # the sample is small: force the filtered paths
+    queries = np.asarray(FakeEncoder().encode(["diffusion models", "robot grasping", "proteins"]))
+    matrix = np.asarray(view.vectors.matrix, np.float32)
+    rows = np.flatnonzero(mask)
+    # (How close the codes' picks come is measured on real embeddings in
+    # test_codes_on_real_embeddings: FakeEncoder's sparse hashed words make poor codes.)
+    for q in queries:
+        truth = view.vectors.keys[rows[np.argsort(-(matrix[rows] @ q), kind="stable")[:10]]]
+        monkeypatch.setattr(svc, "CODE_RERANK", 1000)  # re-ranks every allowed paper
+        full_keys, _ = view.nearest(q, filters, 10)
+        assert set(full_keys.tolist()) == set(truth.tolist())
+        monkeypatch.setattr(svc, "CODE_RERANK", 2)  # re-ranks the best 20 codes
+        keys, sims = view.nearest(q, filters, 10)
+        assert len(keys) == 10 and set(keys.tolist()) <= allowed
+        assert list(sims) == sorted(sims, reverse=True)
+
+
+def test_vector_files_keep_their_codes_through_merges(tmp_path: Path) -> None:
+    from paperwire.search import vectors as vec
+    from paperwire.search.indexing import VectorFiles
+
+    rng = np.random.default_rng(5)
+    first = rng.normal(0, 1, (40, 16)).astype(np.float16)
+    empty = VectorFiles(np.zeros(0, np.uint64), np.zeros((0, 16), np.float16))
+    files = empty.merged(np.arange(40, dtype=np.uint64), first, np.zeros(0, np.uint64))
+    assert files.center is not None and np.allclose(files.center, first.astype(np.float32).mean(0))
+    more = rng.normal(0, 1, (10, 16)).astype(np.float16)
+    files = files.merged(np.arange(35, 45, dtype=np.uint64), more, np.array([0, 1], np.uint64))
+    assert list(files.keys) == list(range(2, 45))
+    assert np.array_equal(files.codes, vec.binary_codes(files.matrix, files.center))
+    files.save(tmp_path / "v.npz")
+    loaded = VectorFiles.load(tmp_path / "v.npz")
+    assert np.array_equal(loaded.codes, files.codes) and np.array_equal(loaded.center, files.center)
+    # A file written before codes existed gets them when it is read.
+    np.savez(tmp_path / "old.npz", keys=files.keys, matrix=files.matrix)
+    old = VectorFiles.load(tmp_path / "old.npz")
+    assert old.codes is None and old.with_codes().codes is not None
+
+
+@pytest.mark.skipif(
+    not (
+        Path(__file__).resolve().parents[2] / "paperwire/samples/hf-daily-papers.embeddings.npz"
+    ).exists(),
+    reason="sample embeddings not built",
+)
+def test_codes_on_real_embeddings() -> None:
+    """On MiniLM vectors, the codes' best 20x re-ranked find the exact nearest."""
+    from paperwire.search import vectors as vec
+    from paperwire.search.embeddings import SAMPLE_EMBEDDINGS, read_embeddings_file
+
+    matrix = np.asarray(read_embeddings_file(SAMPLE_EMBEDDINGS).vectors, np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    center = vec.code_center(matrix)
+    codes = vec.binary_codes(matrix, center)
+    allowed = np.arange(1, len(matrix), 2)  # a filter: every other paper
+    recall = []
+    for i in range(0, len(matrix), 4):
+        truth = set(allowed[np.argsort(-(matrix[allowed] @ matrix[i]), kind="stable")[:5]])
+        near = vec.nearest_by_code(codes, center, allowed, matrix[i], vec.CODE_RERANK * 5)
+        best = near[np.argsort(-(matrix[near] @ matrix[i]), kind="stable")[:5]]
+        recall.append(len(truth & set(best.tolist())) / 5)
+    assert np.mean(recall) >= 0.95, np.mean(recall)
