@@ -146,6 +146,8 @@ class ResultSet:
     vector_rank: dict[int, int]
     capped: bool
     semantic: bool  # the vector side took part
+    # How many of the set carry each category (kept with the set: every page shows them).
+    categories: dict[str, int] = field(default_factory=dict)
 
 
 _EMPTY_SET = ResultSet(
@@ -392,7 +394,7 @@ class SearchEngine:
             total=len(keys),
             message=_join(messages),
             capped=results.capped,
-            categories=view.category_counts(keys),
+            categories=dict(results.categories),  # the cached set keeps its own
         )
 
     @staticmethod
@@ -515,6 +517,7 @@ class SearchEngine:
         key_arr, scores, c = key_arr[matches], scores[matches], c[matches]
         order = np.lexsort((key_arr, -scores))
         return ResultSet(
+            categories=view.category_counts(key_arr[order]),
             keys=key_arr[order],
             scores=scores[order],
             cosines=c[order],
