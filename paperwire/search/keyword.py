@@ -225,6 +225,11 @@ class RankedTerms:
         """The tokens that make a paper a keyword match."""
         return tuple(t for t in self.tokens if t not in self.common)
 
+    def proves_a_match(self, score: float) -> bool:
+        """Whether a paper with this BM25 must contain a matching word: more than
+        ``common_bound`` (with a margin for tantivy's float32 sums)."""
+        return score > self.common_bound * 1.0001 + 1e-6
+
 
 class KeywordIndex:
     """One tantivy index directory, opened for reading and (optionally) writing."""
@@ -471,8 +476,7 @@ class KeywordIndex:
         if terms is not None and terms.flat_first and not parsed.required and not filters.active:
             flat = self.build_query(parsed, filters, terms=replace(terms, common=()))
             hits, _ = self.search(flat, limit, count=False)
-            # float32 sums in tantivy against a float64 bound: a margin for rounding.
-            if len(hits) == limit and hits[-1].score > terms.common_bound * 1.0001 + 1e-6:
+            if len(hits) == limit and terms.proves_a_match(hits[-1].score):
                 return hits
         hits, _ = self.search(self.build_query(parsed, filters, terms=terms), limit, count=False)
         return hits

@@ -99,16 +99,18 @@ class EmbeddedView:
     ) -> dict[int, float]:
         if not terms.common or parsed.required:
             return self._scores_among(parsed, filters, terms, keys)
-        # A paper with nothing but common words is no keyword match: score the
-        # matching words first, then add the common words' part to the papers
-        # that have one (BM25 adds up over terms).
-        matching = replace(terms, tokens=terms.matching, common=())
-        scores = self._scores_among(parsed, filters, matching, keys, True)
-        if scores:
-            common = replace(terms, tokens=terms.common, names=(), common=())
-            extra = self._scores_among(parsed, filters, common, list(scores))
-            for key, score in extra.items():
-                scores[key] += score
+        # A paper with nothing but common words is no keyword match.  Every word
+        # is scored at once; a paper above ``common_bound`` has a matching word,
+        # and only those at or below it are asked again, for the matching words.
+        everything = replace(terms, common=())
+        scores = self._scores_among(parsed, filters, everything, keys, True)
+        unsure = [k for k, score in scores.items() if not terms.proves_a_match(score)]
+        if unsure:
+            matching = replace(terms, tokens=terms.matching, common=())
+            matched = self._scores_among(parsed, filters, matching, unsure, True)
+            for key in unsure:
+                if key not in matched:
+                    del scores[key]
         return scores
 
     def _scores_among(

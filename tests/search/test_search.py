@@ -263,7 +263,7 @@ def test_flat_query_lists_what_the_exact_query_lists(sample_home: Path, monkeypa
         return plain_search(self, query, limit, count=count)
 
     monkeypatch.setattr(keyword.KeywordIndex, "search", counted)
-    queries = ["language models", "diffusion models", "polycrystalline models", "model"]
+    queries = ["video diffusion models", "diffusion models", "polycrystalline models", "model"]
 
     def answers(ratio: float) -> tuple[list[tuple[int, list[str]]], list[int]]:
         monkeypatch.setattr(keyword, "FLAT_RATIO", ratio)
@@ -280,10 +280,39 @@ def test_flat_query_lists_what_the_exact_query_lists(sample_home: Path, monkeypa
     flat, flat_calls = answers(0.0)
     assert flat == exact
     assert exact_calls == [1, 1, 1, 1]
-    # "language models": the flat list is trusted; "polycrystalline models": papers
+    # With "model" (in 93% of the sample) beside other words, the flat list is tried
+    # first.  It is trusted for the first two; for "polycrystalline models" papers
     # with only "model" could be on it, so the exact query runs too.  "model" alone
     # has no common word (every word common: none is).
-    assert flat_calls[0] == 1 and flat_calls[2] == 2 and flat_calls[3] == 1
+    assert flat_calls == [1, 1, 2, 1]
+
+
+def test_vector_candidates_get_the_keyword_lists_scores(sample_home: Path, monkeypatch) -> None:
+    """The BM25 looked up for given papers (vector candidates) is the keyword list's,
+    and a paper with nothing but common words gets none: it is no keyword match."""
+    if is_postgres(sample_home):
+        pytest.skip("the embedded view's lookups (server mode: test_postgres_index)")
+    from paperwire.search import keyword
+    from paperwire.search.keyword import Filters
+    from paperwire.search.query import parse_query
+
+    from .conftest import sample_items
+
+    monkeypatch.setattr(keyword, "COMMON_MIN_DOCS", 0)
+    text = {p["id"]: f"{p['title']} {p['summary']}".lower() for p in sample_items()}
+    view = service_for(sample_home)._snapshot()
+    assert view is not None
+    for query in ("diffusion models", "video reasoning models", "robot learning models"):
+        parsed = parse_query(query)
+        terms = view.ranked_terms(parsed)
+        assert terms.common == ("model",)
+        listed = dict(view.keyword_top(parsed, Filters(), terms, 1000, count=False)[0])
+        keys = [view.key_of(pid) for pid in text]
+        looked_up = view.keyword_scores(parsed, Filters(), terms, keys)
+        assert looked_up.keys() == listed.keys()
+        assert all(abs(looked_up[k] - listed[k]) <= 1e-4 * listed[k] for k in listed)
+        names = dict(zip(keys, text, strict=True))
+        assert any("model" in text[names[k]] for k in keys if k not in looked_up)
 
 
 def test_which_words_are_common() -> None:
