@@ -15,7 +15,7 @@ HNSW has no predicate search in usearch's Python API, so a selective filter
 bit per dimension, set where the vector is above the collection's mean.  The
 Hamming distance between codes orders the allowed papers roughly by angle; the
 ``CODE_RERANK``-fold best are re-ranked by their exact float16 cosines.  At 1M
-papers with a filter that lets 10% through, that is 6x faster than asking HNSW
+papers with a filter that lets 10% through, that is 4-6x faster than asking HNSW
 for thousands of neighbours and dropping those that fail, and finds more of the
 true nearest (``bench/bench_search_latency.py``).
 """

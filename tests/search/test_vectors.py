@@ -15,6 +15,14 @@ def vservice(vector_home: Path):
     return service_for(vector_home, encoder=FakeEncoder())
 
 
+needs_sample_embeddings = pytest.mark.skipif(
+    not (
+        Path(__file__).resolve().parents[2] / "paperwire/samples/hf-daily-papers.embeddings.npz"
+    ).exists(),
+    reason="sample embeddings not built",
+)
+
+
 def _exact_top(matrix: np.ndarray, q: np.ndarray, k: int) -> list[int]:
     return list(np.argsort(-(matrix @ q), kind="stable")[:k])
 
@@ -42,12 +50,7 @@ def test_ann_recall_at_10(vector_home: Path) -> None:
     assert np.mean(recall) >= 0.95
 
 
-@pytest.mark.skipif(
-    not (
-        Path(__file__).resolve().parents[2] / "paperwire/samples/hf-daily-papers.embeddings.npz"
-    ).exists(),
-    reason="sample embeddings not built",
-)
+@needs_sample_embeddings
 def test_ann_recall_on_real_sample_embeddings() -> None:
     from paperwire.search import vectors as vec
     from paperwire.search.embeddings import SAMPLE_EMBEDDINGS, read_embeddings_file
@@ -244,12 +247,7 @@ def test_vector_files_keep_their_codes_through_merges(tmp_path: Path) -> None:
     assert old.codes is None and old.with_codes().codes is not None
 
 
-@pytest.mark.skipif(
-    not (
-        Path(__file__).resolve().parents[2] / "paperwire/samples/hf-daily-papers.embeddings.npz"
-    ).exists(),
-    reason="sample embeddings not built",
-)
+@needs_sample_embeddings
 def test_codes_on_real_embeddings() -> None:
     """On MiniLM vectors, the codes' best 20x re-ranked find the exact nearest."""
     from paperwire.search import vectors as vec
