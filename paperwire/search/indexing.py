@@ -45,7 +45,7 @@ from ..config import Settings
 from ..db import Database
 from ..db.schema.catalog import papers
 from . import vectors as vec
-from .atomic import write_atomic
+from .atomic import fsync_dir, write_atomic
 from .doctable import DocTable, paper_keys
 from .embeddings import load_vectors
 from .encoder import model_id_for
@@ -194,7 +194,17 @@ class VectorFiles:
 
     @classmethod
     def load(cls, path: Path, *, mmap: bool = True) -> VectorFiles:
-        data = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        """A generation's arrays: a directory of ``.npy`` files, memory-mapped when
+        ``mmap`` (every process on the machine shares the pages, and a new generation
+        opens at once), or an ``.npz`` written before them (read into memory)."""
+        if path.is_dir():
+            mode = "r" if mmap else None
+            arrays = {
+                name: np.load(path / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
+                for name in _ARRAYS
+            }
+            return cls(**arrays)
+        data = np.load(path, allow_pickle=False)
         files = cls(keys=data["keys"], matrix=data["matrix"])
         if "codes" in data.files:
             files.codes, files.center = data["codes"], data["center"]
@@ -208,13 +218,21 @@ class VectorFiles:
         return VectorFiles(self.keys, self.matrix, vec.binary_codes(self.matrix, center), center)
 
     def save(self, path: Path) -> None:
+        """Write the arrays into the directory ``path`` (fsynced, then renamed into place)."""
         files = self.with_codes()
-        with open(path, "wb") as fh:
-            np.savez(
-                fh, keys=files.keys, matrix=files.matrix, codes=files.codes, center=files.center
-            )
-            fh.flush()
-            os.fsync(fh.fileno())
+        tmp = path.with_name(f".{path.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for name in _ARRAYS:
+            with open(tmp / f"{name}.npy", "wb") as fh:
+                np.save(fh, np.ascontiguousarray(getattr(files, name)), allow_pickle=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+        fsync_dir(tmp)
+        if path.exists():  # a generation being written again after a crash
+            shutil.rmtree(path)
+        os.rename(tmp, path)
+        fsync_dir(path.parent)
 
     def merged(self, keys: np.ndarray, vectors: np.ndarray, drop: np.ndarray) -> VectorFiles:
         """Upsert ``keys``/``vectors`` and remove ``drop``; result sorted by key."""
@@ -238,8 +256,12 @@ class VectorFiles:
         )
 
 
-def _npz_name(name: str) -> str:
-    return name[: -len(".usearch")] + ".npz"
+_ARRAYS = ("keys", "matrix", "codes", "center")
+
+
+def _arrays_name(name: str) -> str:
+    """The vector arrays' directory beside the HNSW file ``name``."""
+    return name[: -len(".usearch")] + ".arrays"
 
 
 # -- public API -----------------------------------------------------------------
@@ -382,9 +404,9 @@ def _write_vectors(
             rows = np.searchsorted(files.keys, added)
             vec.upsert(index, added, np.asarray(files.matrix[rows], np.float32), threads=threads)
     vec.save_index(index, index_dir / name)
-    files.save(index_dir / _npz_name(name))
+    files.save(index_dir / _arrays_name(name))
     state.vectors = name
-    state.vector_matrix = _npz_name(name)
+    state.vector_matrix = _arrays_name(name)
     state.model_id = model_id
     state.dim = dim
 

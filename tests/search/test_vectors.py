@@ -238,9 +238,21 @@ def test_vector_files_keep_their_codes_through_merges(tmp_path: Path) -> None:
     files = files.merged(np.arange(35, 45, dtype=np.uint64), more, np.array([0, 1], np.uint64))
     assert list(files.keys) == list(range(2, 45))
     assert np.array_equal(files.codes, vec.binary_codes(files.matrix, files.center))
-    files.save(tmp_path / "v.npz")
-    loaded = VectorFiles.load(tmp_path / "v.npz")
+    files.save(tmp_path / "vectors-1.arrays")
+    loaded = VectorFiles.load(tmp_path / "vectors-1.arrays")
     assert np.array_equal(loaded.codes, files.codes) and np.array_equal(loaded.center, files.center)
+    assert np.array_equal(loaded.matrix, files.matrix) and np.array_equal(loaded.keys, files.keys)
+    # Mapped, not copied: the processes of a machine share the pages.
+    assert all(isinstance(a, np.memmap) for a in (loaded.keys, loaded.matrix, loaded.codes))
+    assert not isinstance(
+        VectorFiles.load(tmp_path / "vectors-1.arrays", mmap=False).matrix, np.memmap
+    )
+    # Written again (a generation re-run after a crash): replaced whole, no leftovers.
+    files.merged(np.array([99], np.uint64), more[:1], np.zeros(0, np.uint64)).save(
+        tmp_path / "vectors-1.arrays"
+    )
+    assert 99 in VectorFiles.load(tmp_path / "vectors-1.arrays").keys
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vectors-1.arrays"]
     # A file written before codes existed gets them when it is read.
     np.savez(tmp_path / "old.npz", keys=files.keys, matrix=files.matrix)
     old = VectorFiles.load(tmp_path / "old.npz")
