@@ -44,23 +44,15 @@ def rss_anon_mb() -> float:
 def probe(home: Path, queries: int) -> dict:
     """Run in a child process: open the service over ``home`` and time it."""
     import numpy as np
+    from bench_search_refs import precomputed_queries
 
     from paperwire.config import load_settings
     from paperwire.search.service import SearchService
 
-    data = json.loads((LATENCY / "queries.json").read_text())
-    texts = data["texts"][:queries]
-    vectors = {t: np.asarray(v, np.float32) for t, v in zip(texts, data["vectors"], strict=False)}
-
-    class Precomputed:
-        model_id = data["model_id"]
-
-        def encode_query(self, text: str) -> np.ndarray:
-            return vectors[text]
-
+    texts, encoder = precomputed_queries(LATENCY / "queries.json", queries)
     before = rss_anon_mb()
     t0 = time.perf_counter()
-    service = SearchService(load_settings({"PAPERWIRE_HOME": str(home)}), encoder=Precomputed())
+    service = SearchService(load_settings({"PAPERWIRE_HOME": str(home)}), encoder=encoder)
     service.search(texts[0], limit=20)
     opened = time.perf_counter() - t0
     after_open = rss_anon_mb()

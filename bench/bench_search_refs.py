@@ -56,15 +56,8 @@ def checkout(ref: str) -> tuple[str, Path]:
     return sha, tree
 
 
-def probe(tree: Path, index_root: Path, queries: Path, limit: int, filtered: bool) -> dict:
-    """Time the queries with the code under ``tree`` (run in a child process)."""
-    sys.path.insert(0, str(tree))
-    import paperwire
-    from paperwire.config import load_settings
-    from paperwire.search.service import SearchService
-
-    assert Path(paperwire.__file__).is_relative_to(tree), paperwire.__file__
-
+def precomputed_queries(queries: Path, limit: int) -> tuple[list[str], object]:
+    """The bench queries and an encoder that answers with their stored vectors."""
     data = json.loads(queries.read_text())
     texts = data["texts"][:limit]
     vectors = {t: np.asarray(v, np.float32) for t, v in zip(texts, data["vectors"], strict=False)}
@@ -75,8 +68,21 @@ def probe(tree: Path, index_root: Path, queries: Path, limit: int, filtered: boo
         def encode_query(self, text: str) -> np.ndarray:
             return vectors[text]
 
+    return texts, Precomputed()
+
+
+def probe(tree: Path, index_root: Path, queries: Path, limit: int, filtered: bool) -> dict:
+    """Time the queries with the code under ``tree`` (run in a child process)."""
+    sys.path.insert(0, str(tree))
+    import paperwire
+    from paperwire.config import load_settings
+    from paperwire.search.service import SearchService
+
+    assert Path(paperwire.__file__).is_relative_to(tree), paperwire.__file__
+
+    texts, encoder = precomputed_queries(queries, limit)
     service = SearchService(
-        load_settings({"PAPERWIRE_HOME": str(index_root / "home")}), encoder=Precomputed()
+        load_settings({"PAPERWIRE_HOME": str(index_root / "home")}), encoder=encoder
     )
     options = {"categories": ["cs.CL"], "min_upvotes": 3} if filtered else {}
     for t in texts:  # warm: the page cache, tantivy's and usearch's mapped files
