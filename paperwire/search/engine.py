@@ -517,7 +517,6 @@ class SearchEngine:
         key_arr, scores, c = key_arr[matches], scores[matches], c[matches]
         order = np.lexsort((key_arr, -scores))
         return ResultSet(
-            categories=view.category_counts(key_arr[order]),
             keys=key_arr[order],
             scores=scores[order],
             cosines=c[order],
@@ -525,6 +524,7 @@ class SearchEngine:
             vector_rank=dict(zip(vec_keys.tolist(), range(1, len(vec_keys) + 1), strict=True)),
             capped=capped,
             semantic=qv is not None,
+            categories=view.category_counts(key_arr[order]),
         )
 
     def _worth_scoring(

@@ -344,7 +344,7 @@ class KeywordIndex:
                 weights.append(AUTHOR_BOOST * _idf(as_name, n_docs))
         common = common_tokens(tokens, dfs, n_docs, names=len(authors))
         common_dfs = [df for t, df in zip(tokens, dfs, strict=True) if t in common]
-        matching_dfs = sum(dfs) - sum(common_dfs) + sum(as_name for as_name in author_dfs)
+        matching_dfs = sum(dfs) - sum(common_dfs) + sum(author_dfs)
         return RankedTerms(
             tuple(tokens),
             tuple(authors),

@@ -207,9 +207,7 @@ class EmbeddedView:
             self._same_keys = len(vkeys) == len(tkeys) and bool(np.array_equal(vkeys, tkeys))
         if self._same_keys:
             return rows
-        keys = tkeys[rows]
-        pos = np.minimum(np.searchsorted(vkeys, keys), max(len(vkeys) - 1, 0))
-        return pos[vkeys[pos] == keys]
+        return _positions(vkeys, tkeys[rows])
 
     def _filtered(
         self, qv: np.ndarray, mask: np.ndarray, allowed: int, want: int
@@ -340,10 +338,15 @@ def _exact(
     """Exact top ``k`` of ``keys`` (all vectors when ``None``): (keys, cosines), best first."""
     if keys is None:
         return _exact_block(files.matrix, files.keys, qv, k)
-    keys = np.asarray(keys, np.uint64)
-    pos = np.minimum(np.searchsorted(files.keys, keys), max(len(files.keys) - 1, 0))
-    ok = files.keys[pos] == keys if len(files.keys) else np.zeros(len(keys), bool)
-    return _exact_at(files, qv, pos[ok], k)
+    return _exact_at(files, qv, _positions(files.keys, np.asarray(keys, np.uint64)), k)
+
+
+def _positions(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Positions in ``sorted_keys`` of those of ``keys`` it holds."""
+    if len(sorted_keys) == 0:
+        return np.zeros(0, np.int64)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return pos[sorted_keys[pos] == keys]
 
 
 def _exact_at(

@@ -125,8 +125,8 @@ def nearest_by_code(
 ) -> np.ndarray:
     """The ``k`` of ``positions`` whose codes are closest to the query's (unordered).
 
-    Ties at the cut are broken by position, so the answer does not depend on
-    how ``argpartition`` happens to split them.
+    Ties at the cut go to the first of ``positions``, so the answer does not
+    depend on how a partial sort happens to split them.
     """
     positions = np.asarray(positions, np.int64)
     if len(positions) <= k:
